@@ -1,1 +1,74 @@
-//! placeholder
+//! TinkerDB's write-ahead log: the Raft log of every Raft group on a node.
+//!
+//! One WAL per node serves all of its groups, so one `fdatasync` commits many groups' entries
+//! (group commit, as TiKV's raft engine does). It sits under `shard` in the write path:
+//! `shard` turns each raft-rs `Ready` into [`Record`]s, calls [`Wal::append`] once for all groups,
+//! then [`Wal::commit`] once, and only then sends messages and acknowledges clients that depend
+//! on them. Payloads are opaque bytes: this crate knows nothing of raft-rs types.
+//!
+//! # Layout
+//! - `record`: the record types and their byte format (no I/O).
+//! - `segment`: segment file names, listing, reading a segment into records.
+//! - `writer`: the active segment file: one write per append, one fdatasync per sync.
+//! - `recovery`: replaying segments into per-group logs; torn-tail handling.
+//! - `wal`: the [`Wal`] handle: group commit, rotation, deletion of compacted segments.
+//! - `options`, `error`: configuration, statistics and the error type.
+//!
+//! # On disk
+//! `dir/<20-digit zero-padded sequence>.log`, starting at 1; the retained segments are always a
+//! contiguous run of sequences. Each segment is a sequence of frames:
+//! ```text
+//! [u32 len][u32 crc32c(type ‖ payload)][u8 type][payload: len bytes]     little-endian
+//! ```
+//! `len` ≤ [`MAX_RECORD_BYTES`] (64 MiB), so a corrupt length cannot make recovery allocate
+//! unbounded memory. Payloads are varints and length-prefixed bytes; see [`Record`].
+//!
+//! # Invariants
+//! - Only the newest segment is written. Before rotating, the old segment is fsynced; the new one
+//!   is created, the directory fsynced, and every group's latest HardState, ConfState and
+//!   compaction point are copied to the new segment's head, so older segments only ever hold
+//!   superseded metadata.
+//! - A group's entries are appended without gaps: an Entries record must start at or below the
+//!   group's next index (last index + 1, or compaction point + 1). The writer refuses a gap, so
+//!   recovery can treat one as lost data.
+//! - Segments are deleted oldest first, only when everything is durable and every entry they
+//!   hold is at or below its group's compaction point.
+//!
+//! # What survives power loss
+//! Everything for which [`Wal::commit`] returned true, or [`Wal::sync`] returned. Under
+//! [`SyncPolicy::IntervalMs`], `commit` may return false: records appended since the last sync
+//! survive a process crash (they are in the page cache) but not a power loss. A process crash
+//! never loses a record whose `append` returned.
+//!
+//! # What recovery forgives
+//! Only a torn tail: damage at the end of the last segment that an interrupted write can leave.
+//! That is a final record that is incomplete (the file ends in its header or payload, or its
+//! length runs past the end of the file), a final record whose checksum fails and whose end is
+//! exactly the end of the file, or a tail of only zero bytes (what some file systems leave when
+//! the size was extended but the data never landed). The tail is truncated away (and fsynced)
+//! and reported in [`Recovered::truncated_tail`]. Any other damage (a bad record followed by more
+//! data, any bad record in an older segment, a checksummed record this version cannot decode, a
+//! missing segment, a gap in a group's entries) is [`WalError::Corrupt`] or [`WalError::Gap`]:
+//! the node refuses to start rather than silently lose acknowledged writes.
+//!
+//! A known limit of per-record framing: if a power loss persists a later page of the final,
+//! unsynced write but not an earlier one, the damage is followed by data and is reported as
+//! corruption, though nothing acknowledged was lost.
+
+#![deny(missing_docs, unsafe_code)]
+#![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod error;
+mod options;
+mod record;
+mod recovery;
+mod segment;
+mod wal;
+mod writer;
+
+pub use error::WalError;
+pub use options::{SyncPolicy, WalOptions, WalStats, DEFAULT_SEGMENT_BYTES};
+pub use record::{HardState, LogEntry, Record, HEADER_BYTES, MAX_RECORD_BYTES};
+pub use recovery::{GroupLog, Recovered, TornTail};
+pub use wal::Wal;

@@ -1,0 +1,401 @@
+//! The WAL handle: append, group commit, rotation and segment deletion.
+//!
+//! [`Wal`] owns the active [`SegmentWriter`], the bookkeeping of sealed segments, and a small
+//! summary of each group (latest metadata, compaction point, next expected index). It never holds
+//! entries in memory: recovery hands them to the caller once, at open.
+//!
+//! Invariants:
+//! - Nothing is fsynced in `append`; `commit`/`sync` fsync everything appended so far at once.
+//! - Every group's latest HardState, ConfState and compaction point are in the active segment or
+//!   copied to its head, so sealed segments only hold superseded metadata.
+//! - A segment is deleted only when everything appended is durable, it is not the active one,
+//!   every older segment is deleted, and every entry it holds is at or below its group's
+//!   compaction point. Deleting oldest first keeps the retained segments a contiguous run, and
+//!   keeps replay order intact: an overwrite in a deleted segment can never be needed to trim
+//!   entries in an older, retained one.
+//! - After a failed write or fsync the handle is poisoned: the page cache may have dropped our
+//!   data, so the only safe way on is to reopen and re-read the disk.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Result, WalError};
+use crate::options::{SyncPolicy, WalOptions, WalStats};
+use crate::record::{self, HardState, Record};
+use crate::recovery::{self, GroupLog, Recovered};
+use crate::segment::{self, SegmentInfo};
+use crate::writer::SegmentWriter;
+
+/// The encode buffer keeps at most this much capacity between appends, so one huge batch does
+/// not pin its memory forever.
+const RETAINED_BUFFER_BYTES: usize = 4 << 20;
+
+/// One node's write-ahead log, shared by all of its Raft groups: it is their Raft log.
+#[derive(Debug)]
+pub struct Wal {
+    opts: WalOptions,
+    active: SegmentWriter,
+    /// Bytes of rotation metadata at the head of the active segment (0 if reopened).
+    active_head_bytes: u64,
+    sealed: VecDeque<SegmentInfo>,
+    groups: BTreeMap<u64, GroupState>,
+    buf: Vec<u8>,
+    unsynced: bool,
+    deadline: Option<Instant>,
+    poisoned: Option<String>,
+    stats: WalStats,
+}
+
+/// What the writer must know about a group: its metadata to copy on rotation, and the order
+/// rules recovery will apply.
+#[derive(Clone, Debug, Default)]
+struct GroupState {
+    hard_state: Option<HardState>,
+    conf_state: Option<Vec<u8>>,
+    compacted: Option<(u64, u64)>,
+    cursor: Cursor,
+}
+
+/// A group's position in its log, mirroring [`GroupLog::next_index`] during replay.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    next_index: u64,
+    compacted_index: u64,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Cursor {
+            next_index: 1,
+            compacted_index: 0,
+        }
+    }
+}
+
+impl Cursor {
+    /// Refuses entries that would leave a gap recovery could not tell from lost data.
+    fn check(&self, record: &Record) -> Result<()> {
+        if let Record::Entries { group, entries } = record {
+            if let Some(first) = entries.first().filter(|e| e.index > self.next_index) {
+                return Err(WalError::InvalidRecord {
+                    group: *group,
+                    reason: format!(
+                        "entries start at {} but the log's next index is {}",
+                        first.index, self.next_index
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, record: &Record) {
+        match record {
+            Record::Entries { entries, .. } => {
+                if let Some(last) = entries.last() {
+                    self.next_index = last.index.max(self.compacted_index) + 1;
+                }
+            }
+            Record::Compact { index, .. } if *index > self.compacted_index => {
+                self.compacted_index = *index;
+                self.next_index = self.next_index.max(index + 1);
+            }
+            Record::Restore { index, .. } => {
+                self.compacted_index = self.compacted_index.max(*index);
+                self.next_index = self.compacted_index + 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl GroupState {
+    fn from_log(log: &GroupLog) -> Self {
+        GroupState {
+            hard_state: log.hard_state,
+            conf_state: log.conf_state.clone(),
+            compacted: log.compacted,
+            cursor: Cursor {
+                next_index: log.next_index(),
+                compacted_index: log.compacted.map_or(0, |(index, _)| index),
+            },
+        }
+    }
+
+    fn remember(&mut self, record: &Record) {
+        self.cursor.advance(record);
+        match record {
+            Record::HardState { state, .. } => self.hard_state = Some(*state),
+            Record::ConfState { data, .. } => self.conf_state = Some(data.clone()),
+            Record::Compact { index, term, .. } | Record::Restore { index, term, .. } => {
+                if !matches!(self.compacted, Some((old, _)) if old > *index) {
+                    self.compacted = Some((*index, *term));
+                }
+            }
+            Record::Entries { .. } => {}
+        }
+    }
+
+    /// The records that restate this group's metadata at the head of a new segment.
+    fn head_records(&self, group: u64) -> impl Iterator<Item = Record> + '_ {
+        let hard = self
+            .hard_state
+            .map(|state| Record::HardState { group, state });
+        let conf = self
+            .conf_state
+            .clone()
+            .map(|data| Record::ConfState { group, data });
+        let compact = self
+            .compacted
+            .map(|(index, term)| Record::Compact { group, index, term });
+        hard.into_iter().chain(conf).chain(compact)
+    }
+}
+
+impl Wal {
+    /// Opens (or creates) the WAL in `opts.dir` and recovers every group's log. A torn tail left
+    /// by a crash is cut off and reported in [`Recovered::truncated_tail`]; any other damage is
+    /// an error, because starting anyway could silently lose acknowledged writes.
+    pub fn open(opts: WalOptions) -> Result<(Wal, Recovered)> {
+        fs::create_dir_all(&opts.dir).map_err(|e| WalError::io(&opts.dir, e))?;
+        let (recovered, mut infos) = recovery::recover(&opts.dir)?;
+        let mut stats = WalStats::default();
+        let active = match infos.pop() {
+            Some(info) => SegmentWriter::reopen(info)?,
+            None => {
+                let writer = SegmentWriter::create(&opts.dir, 1)?;
+                segment::sync_dir(&opts.dir)?;
+                stats.fsyncs += 1;
+                writer
+            }
+        };
+        let groups = recovered
+            .groups
+            .iter()
+            .map(|(id, log)| (*id, GroupState::from_log(log)))
+            .collect();
+        let wal = Wal {
+            opts,
+            active,
+            active_head_bytes: 0,
+            sealed: infos.into(),
+            groups,
+            buf: Vec::new(),
+            unsynced: false,
+            deadline: None,
+            poisoned: None,
+            stats,
+        };
+        Ok((wal, recovered))
+    }
+
+    /// Buffers `records` and writes them to the OS in one write, without fsync. Put all groups'
+    /// records from one Raft Ready round in one call so one `commit` makes them all durable.
+    /// Records are validated first: on [`WalError::InvalidRecord`] nothing is written.
+    pub fn append(&mut self, records: &[Record]) -> Result<()> {
+        self.check_usable()?;
+        self.check_order(records)?;
+        self.buf.clear();
+        record::encode_records(records, &mut self.buf)?;
+        self.write_buf()?;
+        for record in records {
+            self.active.info_mut().track(record);
+            self.groups
+                .entry(record.group())
+                .or_default()
+                .remember(record);
+        }
+        self.stats.appends += 1;
+        self.stats.records += records.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable according to the sync policy. Returns true if
+    /// it is now durable (the caller may send messages and acknowledge clients that depend on
+    /// it); false if an [`SyncPolicy::IntervalMs`] sync is still pending.
+    pub fn commit(&mut self) -> Result<bool> {
+        self.check_usable()?;
+        if !self.unsynced {
+            return Ok(true);
+        }
+        let due = match self.opts.sync {
+            SyncPolicy::Always => true,
+            SyncPolicy::IntervalMs(_) => self.deadline.is_some_and(|d| Instant::now() >= d),
+        };
+        if due {
+            self.sync()?;
+        }
+        Ok(due)
+    }
+
+    /// Forces an fdatasync of everything appended now; used when a
+    /// [`Wal::sync_deadline`] passes and at shutdown. Rotates to a new segment afterwards if
+    /// the active one is full.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if self.unsynced {
+            self.sync_active()?;
+        }
+        let bytes = self.active.info().bytes;
+        if bytes >= self.opts.segment_bytes && bytes > self.active_head_bytes {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    /// When an [`SyncPolicy::IntervalMs`] policy has unsynced data: the instant by which
+    /// [`Wal::sync`] should be called. None when everything is durable (or under `Always`).
+    pub fn sync_deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Records that `group`'s log up to `index` is covered by a snapshot, makes everything
+    /// durable (one fsync, whatever the policy: compaction is rare), and deletes the oldest
+    /// segments that no longer hold anything needed.
+    pub fn compact(&mut self, group: u64, index: u64, term: u64) -> Result<()> {
+        self.append(&[Record::Compact { group, index, term }])?;
+        self.sync()?;
+        self.delete_compacted_segments()
+    }
+
+    /// Counters for INFO and metrics.
+    pub fn stats(&self) -> WalStats {
+        let sealed_bytes: u64 = self.sealed.iter().map(|s| s.bytes).sum();
+        WalStats {
+            segments: self.sealed.len() as u64 + 1,
+            disk_bytes: sealed_bytes + self.active.info().bytes,
+            ..self.stats
+        }
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(reason) => Err(WalError::Poisoned(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers a write or sync failure so no later call trusts the page cache.
+    fn poison(&mut self, err: WalError) -> WalError {
+        tracing::error!(error = %err, "WAL write or sync failed; the WAL must be reopened");
+        self.poisoned = Some(err.to_string());
+        err
+    }
+
+    /// Applies the writer's order rules to the batch as a whole, before anything is written.
+    fn check_order(&self, records: &[Record]) -> Result<()> {
+        let mut cursors: BTreeMap<u64, Cursor> = BTreeMap::new();
+        for record in records {
+            let group = record.group();
+            let cursor = cursors.entry(group).or_insert_with(|| {
+                self.groups
+                    .get(&group)
+                    .map_or_else(Cursor::default, |g| g.cursor)
+            });
+            cursor.check(record)?;
+            cursor.advance(record);
+        }
+        Ok(())
+    }
+
+    /// Writes the encode buffer to the active segment and marks it unsynced.
+    fn write_buf(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = self.active.write(&self.buf) {
+            return Err(self.poison(err));
+        }
+        self.stats.bytes_written += self.buf.len() as u64;
+        self.unsynced = true;
+        if let SyncPolicy::IntervalMs(ms) = self.opts.sync {
+            let interval = Duration::from_millis(ms);
+            self.deadline
+                .get_or_insert_with(|| Instant::now() + interval);
+        }
+        if self.buf.capacity() > RETAINED_BUFFER_BYTES {
+            self.buf = Vec::new();
+        }
+        Ok(())
+    }
+
+    fn sync_active(&mut self) -> Result<()> {
+        match self.active.sync() {
+            Ok(took) => {
+                self.stats.fsyncs += 1;
+                self.stats.last_fsync = Some(took);
+                self.unsynced = false;
+                self.deadline = None;
+                Ok(())
+            }
+            Err(err) => Err(self.poison(err)),
+        }
+    }
+
+    /// Seals the (already synced) active segment and starts the next one, whose head restates
+    /// every group's metadata. The new file and its head are made durable before returning.
+    fn rotate(&mut self) -> Result<()> {
+        assert!(
+            !self.unsynced,
+            "rotation must follow a sync of the old segment"
+        );
+        let seq = self.active.info().seq + 1;
+        let next = SegmentWriter::create(&self.opts.dir, seq)?;
+        segment::sync_dir(&self.opts.dir)?;
+        self.stats.fsyncs += 1;
+        let sealed = std::mem::replace(&mut self.active, next).into_info();
+        tracing::debug!(
+            sealed = sealed.seq,
+            active = seq,
+            "WAL rotated to a new segment"
+        );
+        self.sealed.push_back(sealed);
+        self.buf.clear();
+        let head: Vec<Record> = self
+            .groups
+            .iter()
+            .flat_map(|(id, g)| g.head_records(*id))
+            .collect();
+        record::encode_records(&head, &mut self.buf)?;
+        self.active_head_bytes = self.buf.len() as u64;
+        self.write_buf()?;
+        if self.unsynced {
+            self.sync_active()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes sealed segments oldest first while every entry they hold is compacted away.
+    fn delete_compacted_segments(&mut self) -> Result<()> {
+        assert!(
+            !self.unsynced,
+            "segments may only be deleted once everything is durable"
+        );
+        while let Some(oldest) = self.sealed.front() {
+            if !self.is_obsolete(oldest) {
+                break;
+            }
+            fs::remove_file(&oldest.path).map_err(|e| WalError::io(&oldest.path, e))?;
+            tracing::debug!(segment = oldest.seq, "WAL deleted a compacted segment");
+            self.sealed.pop_front();
+            segment::sync_dir(&self.opts.dir)?;
+            self.stats.fsyncs += 1;
+        }
+        Ok(())
+    }
+
+    fn is_obsolete(&self, segment: &SegmentInfo) -> bool {
+        segment.max_index.iter().all(|(group, max)| {
+            self.groups
+                .get(group)
+                .is_some_and(|g| g.cursor.compacted_index >= *max && g.compacted.is_some())
+        })
+    }
+
+    /// The directory this WAL lives in.
+    pub fn dir(&self) -> &Path {
+        &self.opts.dir
+    }
+}

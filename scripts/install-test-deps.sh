@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests and the benchmark drive TinkerDB with:
+# redis-cli, redis-benchmark (package redis-tools) and redis-server (the
+# yardstick in scripts/bench-vs-redis.sh).
+#
+# Idempotent: when all three binaries are on PATH it installs nothing. Either
+# way it makes sure no packaged redis-server service keeps running, so port
+# 6379 stays free and the machine's CPU goes to the tests.
+set -euo pipefail
+
+log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+missing=()
+for bin in redis-cli redis-benchmark redis-server; do
+    command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "missing: ${missing[*]}; installing redis-tools and redis-server"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server
+else
+    log "redis-cli, redis-benchmark and redis-server already installed"
+fi
+
+# The package starts a service on 6379. Stop it through the service manager,
+# then end any daemon the package left that was started from its system
+# config file. Our own benchmark servers are started with command-line
+# arguments on other ports, so the pattern below never matches them.
+if command -v service >/dev/null 2>&1; then
+    as_root service redis-server stop >/dev/null 2>&1 || true
+fi
+if command -v pgrep >/dev/null 2>&1; then
+    for pid in $(pgrep -f '^/usr/bin/redis-server (127\.0\.0\.1|\*|0\.0\.0\.0):6379' || true); do
+        log "stopping the packaged redis-server (pid $pid)"
+        as_root kill "$pid" 2>/dev/null || true
+    done
+fi
+
+for bin in redis-cli redis-benchmark redis-server; do
+    command -v "$bin" >/dev/null 2>&1 || { log "$bin still missing after install"; exit 1; }
+done
+log "$(redis-cli --version); $(redis-server --version | cut -d' ' -f1-3)"

@@ -1,0 +1,104 @@
+//! The `tinkerdb` command line: subcommands and how flags and `TINKERDB_*` variables override the
+//! config file. `server` runs a node; `demo`, `cluster` and `bench` arrive with later issues.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, FsyncPolicy, LogFormat};
+
+/// TinkerDB: a Raft-replicated key-value database that speaks the Redis protocol.
+#[derive(Debug, Parser)]
+#[command(name = "tinkerdb", version, about)]
+pub struct Cli {
+    /// What to do; with none, run a single-node server with default settings.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one node (with no flags: a single-node cluster, data in ./tinkerdb-data).
+    Server(ServerArgs),
+}
+
+/// Flags of `tinkerdb server`. Each one overrides the config file's key of the same name.
+#[derive(Debug, Default, Args)]
+pub struct ServerArgs {
+    /// TOML config file.
+    #[arg(long, env = "TINKERDB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id (positive, unique in the cluster).
+    #[arg(long, env = "TINKERDB_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Data folder (WAL, snapshots).
+    #[arg(long, env = "TINKERDB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// RESP client address.
+    #[arg(long, env = "TINKERDB_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Peer (Raft) address.
+    #[arg(long, env = "TINKERDB_PEER_LISTEN")]
+    pub peer_listen: Option<SocketAddr>,
+    /// HTTP admin address.
+    #[arg(long, env = "TINKERDB_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Initial voters: `1=host:7380,2=host:7380,...`.
+    #[arg(long, env = "TINKERDB_INITIAL_CLUSTER")]
+    pub initial_cluster: Option<String>,
+    /// Join an existing cluster through this member's peer address.
+    #[arg(long, env = "TINKERDB_JOIN")]
+    pub join: Option<String>,
+    /// When the WAL fsyncs: `always` (before every acknowledgement) or `batch`.
+    #[arg(long, env = "TINKERDB_FSYNC")]
+    pub fsync: Option<FsyncPolicy>,
+    /// With `--fsync batch`: the longest un-fsynced interval in milliseconds.
+    #[arg(long, env = "TINKERDB_FSYNC_INTERVAL_MS")]
+    pub fsync_interval_ms: Option<u64>,
+    /// Log entries between snapshots.
+    #[arg(long, env = "TINKERDB_SNAPSHOT_ENTRIES")]
+    pub snapshot_entries: Option<u64>,
+    /// Most client connections.
+    #[arg(long, env = "TINKERDB_MAX_CLIENTS")]
+    pub max_clients: Option<usize>,
+    /// Log filter, e.g. `info`, `debug`, `tinkerdb=trace`.
+    #[arg(long, env = "TINKERDB_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format.
+    #[arg(long, env = "TINKERDB_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServerArgs {
+    /// The effective configuration: defaults, then the config file, then these flags; validated.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
+        }
+        set!(
+            node_id,
+            data_dir,
+            listen,
+            peer_listen,
+            admin_listen,
+            initial_cluster,
+            fsync,
+            fsync_interval_ms,
+            snapshot_entries,
+            max_clients,
+            log_level,
+            log_format
+        );
+        if self.join.is_some() {
+            config.join = self.join;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,328 @@
+//! Node configuration: one struct, filled from defaults, then a TOML file, then environment
+//! variables and flags (the last wins), and validated before anything starts.
+//!
+//! Every limit on input from outside the process lives here as a named, documented field, so an
+//! operator can find and change it in one place.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::acl::Role;
+
+/// Why a configuration was refused. Each message names the setting, so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The `--config` file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// The TOML parser's explanation, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another one.
+    #[error("invalid setting `{field}`: {reason}")]
+    Invalid {
+        /// The setting's name as written in the TOML file.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// When the WAL makes an appended write durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    /// fdatasync before any write is acknowledged (group commit shares one fsync among many
+    /// writes). An acknowledged write survives power loss.
+    Always,
+    /// fdatasync at most every `fsync_interval_ms`; writes are acknowledged once written to the
+    /// OS, so a power loss (not a process crash) may lose the last interval of writes.
+    Batch,
+}
+
+/// A user defined in the config file. Users created with `ACL SETUSER` live in the replicated
+/// state instead and take precedence over these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Login name given to `AUTH`.
+    pub name: String,
+    /// Plain-text password; hashed (SHA-256) before it is kept in memory.
+    pub password: Option<String>,
+    /// Hex SHA-256 of the password, for configs that must not hold the password itself.
+    pub password_sha256: Option<String>,
+    /// The tenant (isolated keyspace) the user works in.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// What the user may do.
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+fn default_tenant() -> String {
+    crate::acl::DEFAULT_TENANT.to_string()
+}
+
+fn default_role() -> Role {
+    Role::Admin
+}
+
+/// Everything a node needs to run. Field names are the TOML keys; `TINKERDB_<FIELD>` environment
+/// variables and `--field-name` flags override them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// This node's id in the cluster (non-zero, unique).
+    pub node_id: u64,
+    /// Where the WAL, snapshots and node identity live.
+    pub data_dir: PathBuf,
+    /// RESP client address.
+    pub listen: SocketAddr,
+    /// Peer (Raft) address.
+    pub peer_listen: SocketAddr,
+    /// HTTP admin address.
+    pub admin_listen: SocketAddr,
+    /// Initial voters as `id=host:port,...` (peer addresses); empty means a single-node cluster.
+    pub initial_cluster: String,
+    /// Peer address of an existing member to join through (multi-node clusters).
+    pub join: Option<String>,
+    /// When the WAL fsyncs.
+    pub fsync: FsyncPolicy,
+    /// With `fsync = "batch"`: the longest time an acknowledged write may stay un-fsynced.
+    pub fsync_interval_ms: u64,
+    /// Take a snapshot after this many log entries since the previous one.
+    pub snapshot_entries: u64,
+    /// Take a snapshot once the log since the previous one holds this many bytes.
+    pub snapshot_log_bytes: u64,
+    /// WAL segment size before rotating to a new file.
+    pub wal_segment_bytes: u64,
+    /// Most client connections served at once; more are refused with Redis's error.
+    pub max_clients: usize,
+    /// Largest bulk string a client may send (Redis `proto-max-bulk-len`).
+    pub max_bulk_len: usize,
+    /// Most arguments in one request.
+    pub max_multibulk_len: usize,
+    /// Largest inline (non-RESP) request line.
+    pub max_inline_len: usize,
+    /// Most requests queued for the Raft loop before clients wait (backpressure).
+    pub max_pending_requests: usize,
+    /// Raft logical clock period.
+    pub tick_ms: u64,
+    /// Ticks without a leader before a follower campaigns.
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Keys the leader examines per active-expiry round (each round proposes their deletion).
+    pub expire_batch: usize,
+    /// Period of active expiry rounds.
+    pub expire_interval_ms: u64,
+    /// `tracing` filter, e.g. `info` or `tinkerdb=debug`.
+    pub log_level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+    /// Users defined in the file.
+    pub users: Vec<UserConfig>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_id: 1,
+            data_dir: PathBuf::from("./tinkerdb-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7379)),
+            peer_listen: SocketAddr::from(([127, 0, 0, 1], 7380)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 7381)),
+            initial_cluster: String::new(),
+            join: None,
+            fsync: FsyncPolicy::Always,
+            fsync_interval_ms: 10,
+            snapshot_entries: 200_000,
+            snapshot_log_bytes: 256 << 20,
+            wal_segment_bytes: 64 << 20,
+            max_clients: 10_000,
+            max_bulk_len: 512 << 20,
+            max_multibulk_len: 1 << 20,
+            max_inline_len: 64 << 10,
+            max_pending_requests: 4096,
+            tick_ms: 100,
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            expire_batch: 200,
+            expire_interval_ms: 100,
+            log_level: "info".to_string(),
+            log_format: LogFormat::Text,
+            users: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; keys not set in it keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks ranges and cross-field rules, so a bad value fails at start with its name rather
+    /// than later as a strange runtime error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if self.node_id == 0 {
+            return invalid("node_id", "must be at least 1");
+        }
+        if self.listen == self.peer_listen
+            || self.listen == self.admin_listen
+            || self.peer_listen == self.admin_listen
+        {
+            return invalid("listen", "listen, peer_listen and admin_listen must differ");
+        }
+        if self.fsync_interval_ms == 0 || self.fsync_interval_ms > 10_000 {
+            return invalid("fsync_interval_ms", "must be between 1 and 10000");
+        }
+        if self.snapshot_entries < 100 {
+            return invalid("snapshot_entries", "must be at least 100");
+        }
+        if self.wal_segment_bytes < 1 << 20 {
+            return invalid("wal_segment_bytes", "must be at least 1 MiB");
+        }
+        if self.max_clients == 0 || self.max_pending_requests == 0 {
+            return invalid(
+                "max_clients",
+                "max_clients and max_pending_requests must be positive",
+            );
+        }
+        if self.max_bulk_len < 1024 || self.max_inline_len < 1024 || self.max_multibulk_len < 16 {
+            return invalid("max_bulk_len", "protocol limits are too small to be usable");
+        }
+        if self.tick_ms == 0
+            || self.heartbeat_ticks == 0
+            || self.election_ticks <= self.heartbeat_ticks
+        {
+            return invalid(
+                "election_ticks",
+                "need tick_ms > 0 and election_ticks > heartbeat_ticks > 0",
+            );
+        }
+        if self.expire_batch == 0 || self.expire_interval_ms == 0 {
+            return invalid(
+                "expire_batch",
+                "expire_batch and expire_interval_ms must be positive",
+            );
+        }
+        self.parse_initial_cluster()?;
+        for user in &self.users {
+            crate::acl::User::from_config(user).map_err(|reason| ConfigError::Invalid {
+                field: "users",
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The initial voters with their peer addresses; a single-node cluster of this node when
+    /// `initial_cluster` is empty.
+    pub fn parse_initial_cluster(&self) -> Result<Vec<(u64, String)>, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            field: "initial_cluster",
+            reason,
+        };
+        if self.initial_cluster.trim().is_empty() {
+            return Ok(vec![(self.node_id, self.peer_listen.to_string())]);
+        }
+        let mut members = Vec::new();
+        for part in self.initial_cluster.split(',') {
+            let (id, addr) = part
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("`{part}` is not of the form id=host:port")))?;
+            let id: u64 =
+                id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+                    invalid(format!("`{id}` is not a node id (a positive integer)"))
+                })?;
+            if members.iter().any(|(other, _)| *other == id) {
+                return Err(invalid(format!("node id {id} appears twice")));
+            }
+            members.push((id, addr.to_string()));
+        }
+        if !members.iter().any(|(id, _)| *id == self.node_id) {
+            return Err(invalid(format!(
+                "does not contain this node's id {}",
+                self.node_id
+            )));
+        }
+        Ok(members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default()
+            .validate()
+            .expect("defaults must validate");
+    }
+
+    #[test]
+    fn file_keys_override_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nfsync = \"batch\"\n").expect("write");
+        let config = Config::from_file(&path).expect("parse");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.fsync, FsyncPolicy::Batch);
+        std::fs::write(&path, "lisen = 1\n").expect("write");
+        let err = Config::from_file(&path).expect_err("typo must be refused");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn initial_cluster_is_checked() {
+        let mut config = Config {
+            initial_cluster: "1=a:1,2=b:2".to_string(),
+            ..Config::default()
+        };
+        assert_eq!(config.parse_initial_cluster().expect("ok").len(), 2);
+        config.initial_cluster = "1=a:1,1=b:2".to_string();
+        assert!(config.validate().is_err());
+        config.initial_cluster = "2=a:1".to_string();
+        assert!(config.validate().is_err());
+        config.initial_cluster = "x".to_string();
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Starting and stopping a node: open storage, start the Raft loop, bind the three ports, run
+//! until SIGINT/SIGTERM (or a fatal storage error), then shut down in order: stop accepting,
+//! close connections, stop the Raft loop after a final WAL sync.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::router::Router;
+use crate::server::ServerContext;
+use crate::shard::{self, ShardError};
+
+/// Why a node could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The data folder could not be created.
+    #[error("cannot use data dir {path}: {source}")]
+    DataDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A port could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which port.
+        what: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Storage or Raft failed to start or failed while running.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs a node until it is told to stop. Blocks the calling thread.
+pub fn run(config: Config) -> Result<(), NodeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tinkerdb-io")
+        .build()
+        .map_err(NodeError::Runtime)?;
+    runtime.block_on(run_async(config))
+}
+
+async fn run_async(config: Config) -> Result<(), NodeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let bind = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { what, addr, source })
+    };
+    let client_listener = bind("RESP clients", config.listen).await?;
+    let peer_listener = bind("peers", config.peer_listen).await?;
+    let admin_listener = bind("admin API", config.admin_listen).await?;
+    let (shard, mut shard_exit) = shard::start(&config)?;
+    info!(
+        node = config.node_id,
+        resp = %config.listen,
+        peer = %config.peer_listen,
+        admin = %config.admin_listen,
+        data_dir = %config.data_dir.display(),
+        "TinkerDB node started"
+    );
+    let ctx = Arc::new(ServerContext::new(config, Router::single(shard.clone())));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let resp = tokio::spawn(crate::server::serve(
+        client_listener,
+        Arc::clone(&ctx),
+        shutdown_rx.clone(),
+    ));
+    let admin = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        Arc::clone(&ctx),
+        shutdown_rx,
+    ));
+    // The peer port is bound so the address is reserved and reachable; the Raft transport
+    // that reads from it comes with the replicated-cluster work.
+    let _peer_listener = peer_listener;
+    let outcome = tokio::select! {
+        _ = stop_signal() => {
+            info!("stop signal received; shutting down");
+            Ok(())
+        }
+        exit = &mut shard_exit => match exit {
+            Ok(Err(e)) => Err(NodeError::Shard(e)),
+            _ => Err(NodeError::Shard(ShardError::Stopped)),
+        },
+    };
+    let _ = shutdown_tx.send(true);
+    let _ = resp.await;
+    let _ = admin.await;
+    if outcome.is_ok() {
+        shard.shutdown().await;
+    } else if let Err(e) = &outcome {
+        error!(error = %e, "node failed");
+    }
+    info!("TinkerDB node stopped");
+    outcome
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

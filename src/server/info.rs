@@ -1,0 +1,256 @@
+//! `INFO`: Redis's sections with the fields clients and dashboards read, plus a `raft` section
+//! with TinkerDB's consensus state. Lines are `field:value` with CRLF, sections start with
+//! `# Name`, exactly as Redis formats them.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tinkerdb_resp::Frame;
+
+use super::errors::shard_error;
+use super::server_commands::REDIS_COMPAT_VERSION;
+use super::session::Session;
+use crate::shard::NodeStatus;
+
+/// Sections in the default `INFO` reply, in Redis's order.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+    "raft",
+];
+
+/// Renders the requested sections (none, `default`, `all` or `everything`: every section).
+pub async fn render(session: &Session, args: &[Bytes]) -> Frame {
+    let mut wanted: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"))
+    {
+        wanted = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
+    }
+    let status = match session
+        .ctx()
+        .router
+        .primary()
+        .status(session.tenant())
+        .await
+    {
+        Ok(status) => status,
+        Err(e) => return shard_error(&e),
+    };
+    let mut out = String::new();
+    for section in DEFAULT_SECTIONS
+        .iter()
+        .filter(|s| wanted.iter().any(|w| w == *s))
+    {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        write_section(&mut out, section, session, &status);
+    }
+    Frame::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(out),
+    }
+}
+
+fn write_section(out: &mut String, section: &str, session: &Session, status: &NodeStatus) {
+    let ctx = session.ctx();
+    let title = match section {
+        "cpu" => "CPU".to_string(),
+        other => {
+            let mut t = other.to_string();
+            t[..1].make_ascii_uppercase();
+            t
+        }
+    };
+    let _ = write!(out, "# {title}\r\n");
+    let mut field = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(out, "{name}:{value}\r\n");
+    };
+    match section {
+        "server" => {
+            let uptime = ctx.started.elapsed().as_secs();
+            field("redis_version", &REDIS_COMPAT_VERSION);
+            field("tinkerdb_version", &env!("CARGO_PKG_VERSION"));
+            field("redis_mode", &"standalone");
+            field("os", &std::env::consts::OS);
+            field("arch_bits", &(usize::BITS));
+            field("process_id", &std::process::id());
+            field("run_id", &ctx.run_id);
+            field("tcp_port", &ctx.config.listen.port());
+            field("uptime_in_seconds", &uptime);
+            field("uptime_in_days", &(uptime / 86_400));
+            field("node_id", &ctx.config.node_id);
+        }
+        "clients" => {
+            field("connected_clients", &ctx.clients.len());
+            field("maxclients", &ctx.max_clients.load(Ordering::Relaxed));
+            field("blocked_clients", &0);
+        }
+        "memory" => {
+            let (rss, peak) = process_memory();
+            field("used_memory", &status.keyspace.used_bytes);
+            field(
+                "used_memory_human",
+                &human_bytes(status.keyspace.used_bytes),
+            );
+            field("used_memory_rss", &rss);
+            field("used_memory_rss_human", &human_bytes(rss));
+            field("used_memory_peak", &peak);
+            field("used_memory_peak_human", &human_bytes(peak));
+            field("raft_log_memory_bytes", &status.raft.log_bytes);
+            field("maxmemory", &0);
+            field("maxmemory_policy", &"noeviction");
+        }
+        "persistence" => {
+            let snap = status.raft.snapshot.as_ref();
+            field("loading", &0);
+            field("aof_enabled", &1);
+            field(
+                "appendfsync",
+                &if status.fsync_always {
+                    "always"
+                } else {
+                    "batch"
+                },
+            );
+            field(
+                "rdb_last_save_time",
+                &ctx.stats.last_save_unix.load(Ordering::Relaxed),
+            );
+            field(
+                "rdb_last_bgsave_status",
+                &if ctx.stats.save_failures.load(Ordering::Relaxed) == 0 {
+                    "ok"
+                } else {
+                    "err"
+                },
+            );
+            field("snapshot_last_index", &snap.map_or(0, |s| s.index));
+            field("snapshot_last_term", &snap.map_or(0, |s| s.term));
+            field("snapshot_last_bytes", &snap.map_or(0, |s| s.bytes));
+            field(
+                "snapshot_last_duration_ms",
+                &snap.map_or(0, |s| s.duration_ms),
+            );
+            field("wal_appends", &status.wal.appends);
+            field("wal_bytes_written", &status.wal.bytes_written);
+            field("wal_fsyncs", &status.wal.fsyncs);
+            field("wal_segments", &status.wal.segments);
+            field("wal_disk_bytes", &status.wal.disk_bytes);
+            field(
+                "wal_last_fsync_us",
+                &status.wal.last_fsync.map_or(0, |d| d.as_micros()),
+            );
+        }
+        "stats" => {
+            let s = &ctx.stats;
+            field(
+                "total_connections_received",
+                &s.connections_received.load(Ordering::Relaxed),
+            );
+            field(
+                "total_commands_processed",
+                &s.commands_processed.load(Ordering::Relaxed),
+            );
+            field(
+                "total_net_input_bytes",
+                &s.net_input_bytes.load(Ordering::Relaxed),
+            );
+            field(
+                "total_net_output_bytes",
+                &s.net_output_bytes.load(Ordering::Relaxed),
+            );
+            field(
+                "rejected_connections",
+                &s.rejected_connections.load(Ordering::Relaxed),
+            );
+            field("expired_keys", &0);
+            field("evicted_keys", &0);
+        }
+        "replication" => {
+            let leader = status.raft.role == "leader";
+            field("role", &if leader { "master" } else { "slave" });
+            field(
+                "connected_slaves",
+                &status.raft.voters.len().saturating_sub(1),
+            );
+            field("master_repl_offset", &status.raft.applied);
+            field("raft_leader_id", &status.raft.leader);
+        }
+        "cpu" => {
+            field("used_cpu_sys", &"0.000000");
+            field("used_cpu_user", &"0.000000");
+        }
+        "keyspace" => {
+            for (db, keys, expires) in &status.tenant_dbs {
+                if *keys > 0 {
+                    field(
+                        &format!("db{db}"),
+                        &format!("keys={keys},expires={expires},avg_ttl=0"),
+                    );
+                }
+            }
+        }
+        "raft" => {
+            let r = &status.raft;
+            field("raft_node_id", &r.node_id);
+            field("raft_group", &r.group);
+            field("raft_role", &r.role);
+            field("raft_term", &r.term);
+            field("raft_leader_id", &r.leader);
+            field("raft_commit_index", &r.commit);
+            field("raft_applied_index", &r.applied);
+            field("raft_last_index", &r.last_index);
+            field("raft_first_index", &r.first_index);
+            field(
+                "raft_voters",
+                &r.voters
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// `(current RSS, peak RSS)` in bytes, from /proc (0 where unavailable).
+pub fn process_memory() -> (u64, u64) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (0, 0);
+    };
+    let read = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (read("VmRSS:"), read("VmHWM:"))
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "K", "M", "G"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2}{}", UNITS[unit])
+}

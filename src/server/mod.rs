@@ -1,0 +1,146 @@
+//! # The RESP front end
+//!
+//! Accepts client connections, reads pipelined requests with the `resp` codec, runs each through
+//! the connection's [`session::Session`] (authentication, tenant, selected db, MULTI state) and
+//! writes the replies back in order. Data commands go to the shard through the router; commands
+//! about the connection or the server (PING, HELLO, CLIENT, INFO, CONFIG, ACL, ...) are answered
+//! here.
+//!
+//! Limits: at most `max_clients` connections (more get Redis's "max number of clients reached"),
+//! request sizes as configured in the codec's limits, and a bounded read buffer per connection.
+
+mod clients;
+mod connection;
+mod errors;
+mod info;
+mod server_commands;
+mod session;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::acl::Directory;
+use crate::config::Config;
+use crate::router::Router;
+
+pub use clients::ClientRegistry;
+
+/// Counters reported by INFO stats.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted since start.
+    pub connections_received: AtomicU64,
+    /// Connections refused because of `max_clients`.
+    pub rejected_connections: AtomicU64,
+    /// Commands processed since start.
+    pub commands_processed: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Last successful snapshot (Unix seconds), for LASTSAVE and INFO persistence.
+    pub last_save_unix: AtomicU64,
+    /// Snapshots requested by SAVE/BGSAVE that failed.
+    pub save_failures: AtomicU64,
+}
+
+/// What every connection shares: configuration, the router, users, clients, counters.
+#[derive(Debug)]
+pub struct ServerContext {
+    /// The node's configuration (read-only; `CONFIG SET` changes only `max_clients`).
+    pub config: Config,
+    /// Where data commands go.
+    pub router: Router,
+    /// Config-file users.
+    pub directory: Directory,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// Counters.
+    pub stats: Stats,
+    /// Current client limit (CONFIG SET maxclients changes it).
+    pub max_clients: AtomicUsize,
+    /// When the server started, for uptime.
+    pub started: Instant,
+    /// A random run id, as Redis reports one.
+    pub run_id: String,
+}
+
+impl ServerContext {
+    /// Builds the shared context.
+    pub fn new(config: Config, router: Router) -> ServerContext {
+        let directory = Directory::new(&config.users);
+        let max_clients = AtomicUsize::new(config.max_clients);
+        ServerContext {
+            config,
+            router,
+            directory,
+            clients: ClientRegistry::default(),
+            stats: Stats::default(),
+            max_clients,
+            started: Instant::now(),
+            run_id: run_id(),
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` flips to true, then stops accepting and asks every
+/// connection to close.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ServerContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "accepting RESP clients");
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        let (mut socket, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Typically EMFILE: back off briefly instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        ctx.stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        if ctx.clients.len() >= ctx.max_clients.load(Ordering::Relaxed) {
+            ctx.stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = socket
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+            continue;
+        }
+        let _ = socket.set_nodelay(true);
+        let ctx = Arc::clone(&ctx);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            connection::run(socket, peer, ctx, shutdown).await;
+        });
+    }
+    ctx.clients.kill_all();
+}
+
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(40);
+    while out.len() < 40 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(out.len());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(40);
+    out
+}

@@ -1,0 +1,517 @@
+//! One Raft group, without threads or sockets: raft-rs's `RawNode`, its log window, the state
+//! machine and the snapshot folder. The driver (or, later, a deterministic simulator) feeds it
+//! requests, ticks and a clock, and carries out the [`Effects`] it asks for: WAL records to make
+//! durable, replies to deliver, log compactions.
+//!
+//! The Ready handling follows raft-rs's documented order, split in two so one WAL fsync can
+//! serve many groups: [`Shard::collect_ready`] applies what is committed and hands out entries and
+//! hard state to persist; after the driver's fsync, [`Shard::finish_ready`] advances raft-rs and
+//! applies what that commits.
+//!
+//! Invariants (asserted): the applied index only grows, and never passes the commit index.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use protobuf::Message as _;
+use raft::prelude::{ConfState, Entry, EntryType, Ready};
+use raft::{RawNode, StateRole};
+use tinkerdb_kv::ReadCtx;
+use tinkerdb_resp::Frame;
+use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
+use tracing::{error, info};
+
+use super::entry::{DbCommand, Payload, ProposalTag};
+use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
+use super::state_machine::{SharedUsers, StateMachine};
+use super::storage::LogStore;
+use super::ShardError;
+
+/// What a read waits for.
+#[derive(Debug)]
+pub enum ReadOp {
+    /// Read-only commands.
+    Commands {
+        /// The client's tenant.
+        tenant: String,
+        /// The commands.
+        ops: Vec<DbCommand>,
+    },
+    /// Key versions for `WATCH`.
+    Versions {
+        /// The client's tenant.
+        tenant: String,
+        /// `(db, key)` pairs.
+        keys: Vec<(u8, Bytes)>,
+    },
+}
+
+/// The answer to a request, delivered by the driver to whoever waits on `token`.
+#[derive(Debug)]
+pub struct Done {
+    /// The waiter's token.
+    pub token: u64,
+    /// Replies (one per command), versions (as integer frames) or why it failed.
+    pub result: Result<Vec<Frame>, ShardError>,
+}
+
+/// Work the shard hands to its driver.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// WAL records to append and make durable before [`Shard::finish_ready`].
+    pub records: Vec<Record>,
+    /// Completed requests.
+    pub done: Vec<Done>,
+    /// `(group, index, term)`: a snapshot now covers the log up to `index`.
+    pub compactions: Vec<(u64, u64, u64)>,
+}
+
+/// Settings of one shard.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    /// This node's id (the Raft peer id).
+    pub node_id: u64,
+    /// The Raft group id.
+    pub group: u64,
+    /// Initial voters, when the group is created rather than recovered.
+    pub voters: Vec<u64>,
+    /// Ticks without a leader before campaigning.
+    pub election_ticks: usize,
+    /// Ticks between heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Snapshot after this many applied entries.
+    pub snapshot_entries: u64,
+    /// Snapshot once the log window holds this many bytes.
+    pub snapshot_log_bytes: u64,
+}
+
+/// Most reads attached to one ReadIndex round; more wait for the next round.
+const MAX_READS_PER_ROUND: usize = 4096;
+
+/// Raft role and progress, for INFO and the admin API.
+#[derive(Debug, Clone)]
+pub struct RaftStatus {
+    /// Raft group id.
+    pub group: u64,
+    /// This node's id.
+    pub node_id: u64,
+    /// leader / follower / candidate / pre-candidate.
+    pub role: &'static str,
+    /// Current term.
+    pub term: u64,
+    /// Known leader (0: none).
+    pub leader: u64,
+    /// Commit index.
+    pub commit: u64,
+    /// Applied index.
+    pub applied: u64,
+    /// Last log index.
+    pub last_index: u64,
+    /// First index still in the log.
+    pub first_index: u64,
+    /// Log window payload bytes.
+    pub log_bytes: u64,
+    /// Voters.
+    pub voters: Vec<u64>,
+    /// The newest snapshot.
+    pub snapshot: Option<SnapshotInfo>,
+}
+
+/// One Raft group and its state machine.
+pub struct Shard {
+    config: ShardConfig,
+    raw: RawNode<LogStore>,
+    sm: StateMachine,
+    snapshots: SnapshotStore,
+    last_snapshot: Option<SnapshotInfo>,
+    applied: u64,
+    now_ms: u64,
+    last_proposed_ms: u64,
+    random: u64,
+    queued_reads: Vec<(u64, ReadOp)>,
+    inflight_reads: HashMap<u64, Vec<(u64, ReadOp)>>,
+    confirmed_reads: Vec<(u64, Vec<(u64, ReadOp)>)>,
+    next_read_round: u64,
+}
+
+impl Shard {
+    /// Opens a shard: loads its newest snapshot, rebuilds the log from the WAL's records of this
+    /// group (or bootstraps a new group), and starts raft-rs. Bootstrap records go into
+    /// `effects.records`.
+    pub fn open(
+        config: ShardConfig,
+        wal_log: Option<&tinkerdb_wal::GroupLog>,
+        snapshots: SnapshotStore,
+        logger: &slog::Logger,
+        effects: &mut Effects,
+    ) -> Result<Shard, ShardError> {
+        let mut sm = StateMachine::default();
+        let snapshot = snapshots.load_newest(&mut sm)?;
+        let store = match wal_log {
+            Some(log) => {
+                let point = snapshot
+                    .as_ref()
+                    .map(|s| (s.index, s.term, s.conf_state.clone()));
+                LogStore::recover(config.group, log, point)?
+            }
+            None if snapshot.is_some() => {
+                return Err(ShardError::Fatal(format!(
+                    "group {} has a snapshot but no WAL records: the WAL folder is missing",
+                    config.group
+                )))
+            }
+            None => {
+                let store = LogStore::bootstrap(config.voters.clone());
+                effects.records.push(Record::ConfState {
+                    group: config.group,
+                    data: encode_conf_state(store.conf_state()),
+                });
+                store
+            }
+        };
+        let applied = snapshot.as_ref().map_or(0, |s| s.index);
+        let raft_config = raft::Config {
+            id: config.node_id,
+            election_tick: config.election_ticks,
+            heartbeat_tick: config.heartbeat_ticks,
+            applied,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        raft_config
+            .validate()
+            .map_err(|e| ShardError::Fatal(format!("raft config: {e}")))?;
+        let mut raw = RawNode::new(&raft_config, store, logger)
+            .map_err(|e| ShardError::Fatal(format!("raft start: {e}")))?;
+        let voters = raw.store().conf_state().voters.clone();
+        if voters == [config.node_id] {
+            // A single voter needs no election timeout to lead its own group.
+            raw.campaign()
+                .map_err(|e| ShardError::Fatal(format!("raft campaign: {e}")))?;
+        }
+        Ok(Shard {
+            config,
+            raw,
+            sm,
+            snapshots,
+            last_snapshot: snapshot,
+            applied,
+            now_ms: 0,
+            last_proposed_ms: 0,
+            random: 0x9e37_79b9_7f4a_7c15,
+            queued_reads: Vec::new(),
+            inflight_reads: HashMap::new(),
+            confirmed_reads: Vec::new(),
+            next_read_round: 1,
+        })
+    }
+
+    /// Sets the wall clock (milliseconds since the Unix epoch) used for new proposals and reads.
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+
+    /// Advances Raft's logical clock by one tick.
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// Whether this node leads the group (only the leader accepts proposals and reads).
+    pub fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// The replicated users, shared with connections.
+    pub fn users(&self) -> SharedUsers {
+        self.sm.users()
+    }
+
+    /// The state machine, for INFO and expiry sampling.
+    pub fn state(&self) -> &StateMachine {
+        &self.sm
+    }
+
+    /// Proposes a payload; the replies arrive as a [`Done`] with `token` once it is applied.
+    /// The leader's clock is written into the payload here, never later.
+    pub fn propose(&mut self, mut payload: Payload, token: u64) -> Result<(), ShardError> {
+        if !self.is_leader() {
+            return Err(ShardError::NotLeader {
+                leader: self.raw.raft.leader_id,
+            });
+        }
+        // Never let time go backwards between entries, even if the wall clock does.
+        self.last_proposed_ms = self.last_proposed_ms.max(self.now_ms);
+        payload.set_now(self.last_proposed_ms);
+        let tag = ProposalTag {
+            node: self.config.node_id,
+            token,
+        };
+        self.raw
+            .propose(tag.encode(), payload.encode())
+            .map_err(|e| ShardError::Retry(format!("proposal dropped: {e}")))
+    }
+
+    /// Queues a linearizable read; it runs once a ReadIndex round confirms leadership and the
+    /// state machine has applied up to the read index.
+    pub fn read(&mut self, op: ReadOp, token: u64) -> Result<(), ShardError> {
+        if !self.is_leader() {
+            return Err(ShardError::NotLeader {
+                leader: self.raw.raft.leader_id,
+            });
+        }
+        self.queued_reads.push((token, op));
+        Ok(())
+    }
+
+    /// Starts one ReadIndex round for all queued reads (batching: one round serves them all).
+    pub fn flush_reads(&mut self) {
+        if self.queued_reads.is_empty() || !self.raw.raft.commit_to_current_term() {
+            // A new leader must commit an entry of its own term before it can serve reads;
+            // raft-rs would drop the request, so the reads wait here.
+            return;
+        }
+        let take = self.queued_reads.len().min(MAX_READS_PER_ROUND);
+        let batch: Vec<_> = self.queued_reads.drain(..take).collect();
+        let round = self.next_read_round;
+        self.next_read_round += 1;
+        self.inflight_reads.insert(round, batch);
+        self.raw.read_index(round.to_le_bytes().to_vec());
+    }
+
+    /// First half of a Ready: applies committed entries, confirms reads, and emits the entries
+    /// and hard state to persist. The caller must make `effects.records` durable, then call
+    /// [`Shard::finish_ready`] with the returned Ready.
+    pub fn collect_ready(&mut self, effects: &mut Effects) -> Option<Ready> {
+        if !self.raw.has_ready() {
+            return None;
+        }
+        let mut rd = self.raw.ready();
+        // Single-node groups have no peers; sending messages arrives with the peer transport.
+        debug_assert!(rd.messages().is_empty(), "messages without a transport");
+        for rs in rd.take_read_states() {
+            self.confirm_reads(&rs.request_ctx, rs.index);
+        }
+        let committed = rd.take_committed_entries();
+        self.apply_entries(committed, effects);
+        let group = self.config.group;
+        if !rd.entries().is_empty() {
+            let entries = rd.entries().iter().map(to_wal_entry).collect();
+            effects.records.push(Record::Entries { group, entries });
+            self.raw.mut_store().append(rd.entries());
+        }
+        if let Some(hs) = rd.hs() {
+            effects.records.push(Record::HardState {
+                group,
+                state: WalHardState {
+                    term: hs.term,
+                    vote: hs.vote,
+                    commit: hs.commit,
+                },
+            });
+            self.raw.mut_store().set_hard_state(hs.clone());
+        }
+        Some(rd)
+    }
+
+    /// Second half of a Ready, after its records are durable: advances raft-rs, applies what
+    /// became committed, serves reads that can now run, and snapshots if the log is long.
+    pub fn finish_ready(&mut self, rd: Ready, effects: &mut Effects) {
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.raw.mut_store().set_commit(commit);
+        }
+        debug_assert!(light.messages().is_empty(), "messages without a transport");
+        let committed = light.take_committed_entries();
+        self.apply_entries(committed, effects);
+        self.raw.advance_apply_to(self.applied);
+        self.serve_confirmed_reads(effects);
+        if self.snapshot_due() {
+            if let Err(e) = self.snapshot_now(effects) {
+                error!(error = %e, group = self.config.group, "snapshot failed; will retry later");
+            }
+        }
+    }
+
+    /// Writes a snapshot of the applied state now (also used by `SAVE`/`BGSAVE`), and asks
+    /// the driver to compact the WAL up to it.
+    pub fn snapshot_now(&mut self, effects: &mut Effects) -> Result<SnapshotInfo, ShardError> {
+        let index = self.applied;
+        if let Some(last) = &self.last_snapshot {
+            if last.index == index {
+                return Ok(last.clone());
+            }
+        }
+        let term = self
+            .raw
+            .store()
+            .term_of(index)
+            .ok_or_else(|| ShardError::Fatal(format!("no term for applied index {index}")))?;
+        let conf_state = self.raw.store().conf_state().clone();
+        let info = self.snapshots.save(&self.sm, index, term, &conf_state)?;
+        info!(
+            group = self.config.group,
+            index,
+            bytes = info.bytes,
+            ms = info.duration_ms,
+            "snapshot written"
+        );
+        self.raw.mut_store().compact(index, term);
+        effects.compactions.push((self.config.group, index, term));
+        self.last_snapshot = Some(info.clone());
+        Ok(info)
+    }
+
+    /// Role and progress for INFO.
+    pub fn status(&self) -> RaftStatus {
+        let raft = &self.raw.raft;
+        let store = self.raw.store();
+        RaftStatus {
+            group: self.config.group,
+            node_id: self.config.node_id,
+            role: match raft.state {
+                StateRole::Leader => "leader",
+                StateRole::Follower => "follower",
+                StateRole::Candidate => "candidate",
+                StateRole::PreCandidate => "pre-candidate",
+            },
+            term: raft.term,
+            leader: raft.leader_id,
+            commit: raft.raft_log.committed,
+            applied: self.applied,
+            last_index: store.last(),
+            first_index: store.snapshot_point().0 + 1,
+            log_bytes: store.entry_bytes(),
+            voters: store.conf_state().voters.clone(),
+            snapshot: self.last_snapshot.clone(),
+        }
+    }
+
+    fn snapshot_due(&self) -> bool {
+        let since = self.applied - self.last_snapshot.as_ref().map_or(0, |s| s.index);
+        since >= self.config.snapshot_entries
+            || (since > 0 && self.raw.store().entry_bytes() >= self.config.snapshot_log_bytes)
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>, effects: &mut Effects) {
+        for entry in entries {
+            assert!(
+                entry.index == self.applied + 1,
+                "apply out of order: entry {} after applied {}",
+                entry.index,
+                self.applied
+            );
+            assert!(
+                entry.index <= self.raw.raft.raft_log.committed,
+                "applying uncommitted entry {}",
+                entry.index
+            );
+            self.applied = entry.index;
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {}
+                EntryType::EntryNormal => self.apply_normal(&entry, effects),
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    // Membership changes arrive with the replicated-cluster work; nothing
+                    // proposes them yet.
+                    error!(index = entry.index, "ignoring a conf change entry");
+                }
+            }
+        }
+    }
+
+    fn apply_normal(&mut self, entry: &Entry, effects: &mut Effects) {
+        let tag = ProposalTag::decode(&entry.context).filter(|t| t.node == self.config.node_id);
+        let result = match Payload::decode(&entry.data) {
+            Ok(payload) => Ok(self.sm.apply(entry.index, &payload)),
+            Err(e) => {
+                // Every replica skips the same undecodable entry, so they stay identical.
+                error!(index = entry.index, error = %e, "skipping an undecodable log entry");
+                Err(ShardError::Fatal(e.to_string()))
+            }
+        };
+        if let Some(tag) = tag {
+            effects.done.push(Done {
+                token: tag.token,
+                result,
+            });
+        }
+    }
+
+    fn confirm_reads(&mut self, ctx: &[u8], index: u64) {
+        let Some(round) = ctx.try_into().ok().map(u64::from_le_bytes) else {
+            return;
+        };
+        if let Some(reads) = self.inflight_reads.remove(&round) {
+            self.confirmed_reads.push((index, reads));
+        }
+    }
+
+    fn serve_confirmed_reads(&mut self, effects: &mut Effects) {
+        let applied = self.applied;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed_reads)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.confirmed_reads = waiting;
+        for (_, reads) in ready {
+            for (token, op) in reads {
+                let result = Ok(self.run_read(op));
+                effects.done.push(Done { token, result });
+            }
+        }
+    }
+
+    fn run_read(&mut self, op: ReadOp) -> Vec<Frame> {
+        match op {
+            ReadOp::Commands { tenant, ops } => {
+                self.random = xorshift(self.random);
+                let ctx = ReadCtx {
+                    now_ms: self.now_ms,
+                    random: self.random,
+                };
+                self.sm.read(&tenant, &ops, &ctx)
+            }
+            ReadOp::Versions { tenant, keys } => self
+                .sm
+                .versions(&tenant, &keys, self.now_ms)
+                .into_iter()
+                .map(|v| Frame::Integer(v as i64))
+                .collect(),
+        }
+    }
+}
+
+fn to_wal_entry(entry: &Entry) -> LogEntry {
+    LogEntry {
+        index: entry.index,
+        term: entry.term,
+        data: entry
+            .write_to_bytes()
+            .expect("encoding an in-memory raft entry cannot fail"),
+    }
+}
+
+fn encode_conf_state(cs: &ConfState) -> Vec<u8> {
+    cs.write_to_bytes()
+        .expect("encoding an in-memory conf state cannot fail")
+}
+
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+impl From<SnapshotError> for ShardError {
+    fn from(e: SnapshotError) -> Self {
+        ShardError::Fatal(e.to_string())
+    }
+}
+
+impl From<super::storage::RecoverError> for ShardError {
+    fn from(e: super::storage::RecoverError) -> Self {
+        ShardError::Fatal(e.to_string())
+    }
+}

@@ -1,0 +1,441 @@
+//! The node's Raft loop: one OS thread that owns the WAL and the shards, and turns requests,
+//! ticks and Readys into I/O. Running on its own thread (with a single-threaded tokio runtime
+//! for timers and channels) lets it block on `fdatasync` without stalling client connections:
+//! requests that arrive during an fsync simply wait in the channel and are all proposed in the
+//! next round, which is what makes group commit work.
+//!
+//! Order within a round: take every queued request, propose/queue them, then loop over Readys:
+//! collect (apply committed, gather entries + hard state) → WAL append → one commit (fsync) →
+//! finish (advance, apply newly committed, serve reads) → deliver replies.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tinkerdb_kv::KeyspaceStats;
+use tinkerdb_resp::Frame;
+use tinkerdb_wal::{SyncPolicy, Wal, WalOptions, WalStats};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use super::core::{Effects, RaftStatus, ReadOp, Shard, ShardConfig};
+use super::entry::Payload;
+use super::snapshot::{SnapshotInfo, SnapshotStore};
+use super::state_machine::SharedUsers;
+use super::ShardError;
+use crate::config::{Config, FsyncPolicy};
+
+/// The only Raft group until sharding arrives.
+pub const DATA_GROUP: u64 = 1;
+
+/// Most requests taken from the channel in one round (bounds a round's latency).
+const MAX_REQUESTS_PER_ROUND: usize = 1024;
+
+/// Most Ready iterations per round; more work waits for the next round.
+const MAX_READY_ITERATIONS: usize = 16;
+
+type Reply<T> = oneshot::Sender<Result<T, ShardError>>;
+
+/// A request from a connection (or the admin API) to the Raft loop.
+#[derive(Debug)]
+enum Request {
+    Propose {
+        payload: Payload,
+        reply: Reply<Vec<Frame>>,
+    },
+    Read {
+        op: ReadOp,
+        reply: Reply<Vec<Frame>>,
+    },
+    Save {
+        reply: Option<Reply<SnapshotInfo>>,
+    },
+    Status {
+        tenant: String,
+        reply: Reply<NodeStatus>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Everything INFO and the admin API report about the node's storage and Raft state.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    /// Raft role and progress of the data group.
+    pub raft: RaftStatus,
+    /// WAL counters.
+    pub wal: WalStats,
+    /// Whole-keyspace counters.
+    pub keyspace: KeyspaceStats,
+    /// `(db, keys, keys with expiry)` of the asking tenant.
+    pub tenant_dbs: Vec<(u8, u64, u64)>,
+    /// Whether the WAL fsyncs before acknowledging.
+    pub fsync_always: bool,
+}
+
+/// A cheap, cloneable way to talk to the Raft loop.
+#[derive(Debug, Clone)]
+pub struct ShardHandle {
+    tx: mpsc::Sender<Request>,
+    users: SharedUsers,
+}
+
+impl ShardHandle {
+    /// Proposes a write (or a batch that contains one); resolves with one reply per command
+    /// once the entry is committed and applied.
+    pub async fn propose(&self, payload: Payload) -> Result<Vec<Frame>, ShardError> {
+        self.call(|reply| Request::Propose { payload, reply }).await
+    }
+
+    /// Runs a linearizable read.
+    pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
+        self.call(|reply| Request::Read { op, reply }).await
+    }
+
+    /// Writes a snapshot now and waits for it (`SAVE`).
+    pub async fn save(&self) -> Result<SnapshotInfo, ShardError> {
+        self.call(|reply| Request::Save { reply: Some(reply) })
+            .await
+    }
+
+    /// Asks for a snapshot without waiting (`BGSAVE`).
+    pub fn save_in_background(&self) -> Result<(), ShardError> {
+        self.tx
+            .try_send(Request::Save { reply: None })
+            .map_err(|_| ShardError::Retry("the Raft loop is busy; try again".into()))
+    }
+
+    /// Reports role, progress and storage counters.
+    pub async fn status(&self, tenant: &str) -> Result<NodeStatus, ShardError> {
+        let tenant = tenant.to_string();
+        self.call(|reply| Request::Status { tenant, reply }).await
+    }
+
+    /// Stops the loop after fsyncing the WAL; returns when it has stopped.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The replicated users, for `AUTH`.
+    pub fn users(&self) -> &SharedUsers {
+        &self.users
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, ShardError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ShardError::Stopped)?;
+        rx.await.map_err(|_| ShardError::Stopped)?
+    }
+}
+
+/// Opens the WAL and the data shard, and starts the Raft loop thread. The returned receiver
+/// resolves when the loop stops (with its error, if it failed).
+pub fn start(
+    config: &Config,
+) -> Result<(ShardHandle, oneshot::Receiver<Result<(), ShardError>>), ShardError> {
+    let fatal = |e: &dyn std::fmt::Display| ShardError::Fatal(e.to_string());
+    let sync = match config.fsync {
+        FsyncPolicy::Always => SyncPolicy::Always,
+        FsyncPolicy::Batch => SyncPolicy::IntervalMs(config.fsync_interval_ms),
+    };
+    let (mut wal, recovered) = Wal::open(WalOptions {
+        dir: config.data_dir.join("wal"),
+        segment_bytes: config.wal_segment_bytes,
+        sync,
+    })
+    .map_err(|e| fatal(&e))?;
+    if let Some(tail) = &recovered.truncated_tail {
+        warn!(
+            ?tail,
+            "WAL had a torn tail (an interrupted write); it was truncated"
+        );
+    }
+    let snapshots =
+        SnapshotStore::open(&config.data_dir.join("snap").join(DATA_GROUP.to_string()))?;
+    let shard_config = ShardConfig {
+        node_id: config.node_id,
+        group: DATA_GROUP,
+        voters: config
+            .parse_initial_cluster()
+            .map_err(|e| fatal(&e))?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+        election_ticks: config.election_ticks,
+        heartbeat_ticks: config.heartbeat_ticks,
+        snapshot_entries: config.snapshot_entries,
+        snapshot_log_bytes: config.snapshot_log_bytes,
+    };
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let mut effects = Effects::default();
+    let shard = Shard::open(
+        shard_config,
+        recovered.groups.get(&DATA_GROUP),
+        snapshots,
+        &logger,
+        &mut effects,
+    )?;
+    if !effects.records.is_empty() {
+        wal.append(&effects.records).map_err(|e| fatal(&e))?;
+        wal.sync().map_err(|e| fatal(&e))?;
+    }
+    let status = shard.status();
+    info!(
+        node = config.node_id,
+        applied = status.applied,
+        last_index = status.last_index,
+        snapshot = status.snapshot.as_ref().map_or(0, |s| s.index),
+        "recovered data shard"
+    );
+    let (tx, rx) = mpsc::channel(config.max_pending_requests);
+    let (exit_tx, exit_rx) = oneshot::channel();
+    let users = shard.users();
+    let mut driver = Driver {
+        rx,
+        wal,
+        shard,
+        waiters: HashMap::new(),
+        next_token: 1,
+        purge_in_flight: false,
+        tick: Duration::from_millis(config.tick_ms),
+        expire_interval: Duration::from_millis(config.expire_interval_ms),
+        expire_batch: config.expire_batch,
+        fsync_always: config.fsync == FsyncPolicy::Always,
+    };
+    let node_id = config.node_id;
+    std::thread::Builder::new()
+        .name("raft-loop".into())
+        .spawn(move || {
+            let span = tracing::info_span!("raft", node = node_id);
+            let _guard = span.enter();
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt.block_on(driver.run()),
+                Err(e) => Err(ShardError::Fatal(format!("raft loop runtime: {e}"))),
+            };
+            if let Err(e) = &result {
+                error!(error = %e, "raft loop stopped");
+            }
+            let _ = exit_tx.send(result);
+        })
+        .map_err(|e| fatal(&e))?;
+    Ok((ShardHandle { tx, users }, exit_rx))
+}
+
+enum Waiter {
+    Client(Reply<Vec<Frame>>),
+    Purge,
+}
+
+struct Driver {
+    rx: mpsc::Receiver<Request>,
+    wal: Wal,
+    shard: Shard,
+    waiters: HashMap<u64, Waiter>,
+    next_token: u64,
+    purge_in_flight: bool,
+    tick: Duration,
+    expire_interval: Duration,
+    expire_batch: usize,
+    fsync_always: bool,
+}
+
+impl Driver {
+    async fn run(&mut self) -> Result<(), ShardError> {
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut expiry = tokio::time::interval(self.expire_interval);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut requests = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
+        loop {
+            let sync_deadline = self.wal.sync_deadline();
+            let deferred_sync = async move {
+                match sync_deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            self.shard.set_time(now_ms());
+            tokio::select! {
+                received = self.rx.recv_many(&mut requests, MAX_REQUESTS_PER_ROUND) => {
+                    if received == 0 {
+                        break;
+                    }
+                    for request in requests.drain(..) {
+                        if let Some(reply) = self.handle(request) {
+                            return self.stop(reply);
+                        }
+                    }
+                }
+                _ = ticker.tick() => self.shard.tick(),
+                _ = expiry.tick() => self.propose_expiry(),
+                _ = deferred_sync => self.wal.sync().map_err(|e| self.fail_all(e.to_string()))?,
+            }
+            self.process_readies()?;
+        }
+        self.wal.sync().map_err(|e| self.fail_all(e.to_string()))
+    }
+
+    /// Handles one request; returns the reply channel of a shutdown request.
+    fn handle(&mut self, request: Request) -> Option<oneshot::Sender<()>> {
+        match request {
+            Request::Propose { payload, reply } => {
+                let token = self.token();
+                match self.shard.propose(payload, token) {
+                    Ok(()) => {
+                        self.waiters.insert(token, Waiter::Client(reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Request::Read { op, reply } => {
+                let token = self.token();
+                match self.shard.read(op, token) {
+                    Ok(()) => {
+                        self.waiters.insert(token, Waiter::Client(reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Request::Save { reply } => {
+                let mut effects = Effects::default();
+                let result = self.shard.snapshot_now(&mut effects);
+                self.compact(&effects);
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+            Request::Status { tenant, reply } => {
+                let keyspace = self.shard.state().keyspace();
+                let _ = reply.send(Ok(NodeStatus {
+                    raft: self.shard.status(),
+                    wal: self.wal.stats(),
+                    keyspace: keyspace.stats(),
+                    tenant_dbs: keyspace.tenant_dbs(&tenant),
+                    fsync_always: self.fsync_always,
+                }));
+            }
+            Request::Shutdown { reply } => return Some(reply),
+        }
+        None
+    }
+
+    fn process_readies(&mut self) -> Result<(), ShardError> {
+        for _ in 0..MAX_READY_ITERATIONS {
+            self.shard.flush_reads();
+            let mut effects = Effects::default();
+            let Some(ready) = self.shard.collect_ready(&mut effects) else {
+                self.deliver(effects);
+                return Ok(());
+            };
+            if !effects.records.is_empty() {
+                self.wal
+                    .append(&effects.records)
+                    .and_then(|()| self.wal.commit().map(|_| ()))
+                    .map_err(|e| self.fail_all(e.to_string()))?;
+            }
+            self.shard.finish_ready(ready, &mut effects);
+            self.compact(&effects);
+            self.deliver(effects);
+        }
+        Ok(())
+    }
+
+    fn propose_expiry(&mut self) {
+        if self.purge_in_flight || !self.shard.is_leader() {
+            return;
+        }
+        let now = now_ms();
+        let expired = self
+            .shard
+            .state()
+            .keyspace()
+            .sample_expired(now, self.expire_batch);
+        if expired.is_empty() {
+            return;
+        }
+        let keys = expired
+            .into_iter()
+            .map(|(ns, key)| (ns.tenant.to_string(), ns.db, key))
+            .collect();
+        let token = self.token();
+        if self
+            .shard
+            .propose(Payload::Purge { now_ms: now, keys }, token)
+            .is_ok()
+        {
+            self.purge_in_flight = true;
+            self.waiters.insert(token, Waiter::Purge);
+        }
+    }
+
+    fn deliver(&mut self, effects: Effects) {
+        for done in effects.done {
+            match self.waiters.remove(&done.token) {
+                Some(Waiter::Client(reply)) => {
+                    let _ = reply.send(done.result);
+                }
+                Some(Waiter::Purge) => self.purge_in_flight = false,
+                None => {}
+            }
+        }
+    }
+
+    fn compact(&mut self, effects: &Effects) {
+        for &(group, index, term) in &effects.compactions {
+            if let Err(e) = self.wal.compact(group, index, term) {
+                // The snapshot is durable; old segments just stay until the next compaction.
+                warn!(error = %e, "WAL compaction failed");
+            }
+        }
+    }
+
+    fn token(&mut self) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        token
+    }
+
+    /// Fails every waiting client after a storage error; the node then stops, because a Raft
+    /// log that cannot be written must not keep acknowledging anything.
+    fn fail_all(&mut self, reason: String) -> ShardError {
+        let error = ShardError::Fatal(format!("storage failure: {reason}"));
+        for (_, waiter) in self.waiters.drain() {
+            if let Waiter::Client(reply) = waiter {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+        error
+    }
+
+    fn stop(&mut self, reply: oneshot::Sender<()>) -> Result<(), ShardError> {
+        let result = self.wal.sync().map_err(|e| self.fail_all(e.to_string()));
+        for (_, waiter) in self.waiters.drain() {
+            if let Waiter::Client(reply) = waiter {
+                let _ = reply.send(Err(ShardError::Stopped));
+            }
+        }
+        info!("raft loop stopped; WAL synced");
+        let _ = reply.send(());
+        result
+    }
+}
+
+/// Milliseconds since the Unix epoch: the clock the leader writes into entries.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

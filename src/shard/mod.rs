@@ -1,0 +1,47 @@
+//! # Shards: Raft groups and the loop that drives them
+//!
+//! A shard is one Raft group (raft-rs `RawNode`) with its own state machine (keyspace + users)
+//! and snapshot folder. All shards of a node share one WAL, so one fsync commits entries of
+//! many groups. Today a node runs one shard that owns all keys; the driver is already a
+//! loop over a node's groups' Readys, so more groups fit without changing its shape.
+//!
+//! Data flow of a write: a connection sends a [`Request::Propose`] through a [`ShardHandle`];
+//! the driver proposes it, writes the Ready's entries to the WAL, fsyncs once for everything
+//! gathered in that round (group commit), advances raft-rs, applies the committed entries and
+//! sends each client its replies. A read takes a ReadIndex round (one round serves every read
+//! queued meanwhile) and runs once the state machine has applied that index.
+//!
+//! Nothing outside this module touches raft-rs types.
+
+mod core;
+mod driver;
+mod entry;
+mod snapshot;
+mod state_machine;
+mod storage;
+
+pub use self::core::{RaftStatus, ReadOp};
+pub use driver::{start, NodeStatus, ShardHandle};
+pub use entry::{DbCommand, Payload, Watched};
+pub use snapshot::SnapshotInfo;
+pub use state_machine::SharedUsers;
+
+/// Why a shard could not serve a request. Mapped to RESP errors in one place (the server).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ShardError {
+    /// This node does not lead the group (0: leader unknown, e.g. during an election).
+    #[error("this node is not the leader (leader: {leader})")]
+    NotLeader {
+        /// The leader's node id, if known.
+        leader: u64,
+    },
+    /// A transient condition; the client may retry.
+    #[error("{0}")]
+    Retry(String),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Stopped,
+    /// Storage failed; the node stops.
+    #[error("{0}")]
+    Fatal(String),
+}

@@ -1,0 +1,298 @@
+//! Snapshot files: the whole state machine at one log index, so the log before it can be
+//! deleted and a restart does not replay history from the beginning.
+//!
+//! A snapshot is streamed to `snap/<index>-<term>.snap.tmp`, checksummed, fsynced, then renamed
+//! into place and the directory fsynced: a crash leaves either the old set of snapshots or the
+//! new one, never a half-written file under a final name. Format (little-endian):
+//!
+//! ```text
+//! "TKDBSNAP" | u32 version=1 | u64 index | u64 term | u32 len | ConfState (protobuf)
+//! | state machine body ... | u32 crc32c of everything before it
+//! ```
+//!
+//! The two newest snapshots are kept; older ones are deleted after a new one is durable.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use protobuf::Message as _;
+use raft::prelude::ConfState;
+
+use super::state_machine::{LoadError, StateMachine};
+
+const MAGIC: &[u8; 8] = b"TKDBSNAP";
+const VERSION: u32 = 1;
+/// Largest encoded ConfState accepted from disk.
+const MAX_CONF_STATE_BYTES: u32 = 1 << 20;
+/// Snapshots kept on disk: the newest, and one before it for forensic comparison.
+const KEEP_SNAPSHOTS: usize = 2;
+/// Read/write buffer for snapshot streams.
+const IO_BUFFER_BYTES: usize = 1 << 20;
+
+/// Errors writing or loading snapshots.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// File system trouble.
+    #[error("snapshot I/O on {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A snapshot file is damaged.
+    #[error("snapshot {path} is corrupt: {reason}; refusing to start (restore it from a replica or backup)")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What is known about one snapshot on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotInfo {
+    /// Last log index it covers.
+    pub index: u64,
+    /// Term of that entry.
+    pub term: u64,
+    /// Cluster configuration at that index.
+    pub conf_state: ConfState,
+    /// File size.
+    pub bytes: u64,
+    /// How long writing (or loading) it took.
+    pub duration_ms: u64,
+}
+
+/// The `snap/` folder of one shard.
+#[derive(Debug)]
+pub struct SnapshotStore {
+    dir: PathBuf,
+}
+
+impl SnapshotStore {
+    /// Opens (creating) the folder and removes temp files of interrupted snapshots.
+    pub fn open(dir: &Path) -> Result<SnapshotStore, SnapshotError> {
+        fs::create_dir_all(dir).map_err(|source| io_err(dir, source))?;
+        let store = SnapshotStore {
+            dir: dir.to_path_buf(),
+        };
+        for path in store.list()?.1 {
+            fs::remove_file(&path).map_err(|source| io_err(&path, source))?;
+        }
+        Ok(store)
+    }
+
+    /// Writes the state machine as of `index`/`term` durably and prunes old snapshots.
+    pub fn save(
+        &self,
+        sm: &StateMachine,
+        index: u64,
+        term: u64,
+        conf_state: &ConfState,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let started = Instant::now();
+        let final_path = self.dir.join(format!("{index:020}-{term:020}.snap"));
+        let tmp_path = final_path.with_extension("snap.tmp");
+        let file = File::create(&tmp_path).map_err(|source| io_err(&tmp_path, source))?;
+        let mut w = CrcWriter::new(BufWriter::with_capacity(IO_BUFFER_BYTES, file));
+        let result = (|| -> std::io::Result<()> {
+            w.write_all(MAGIC)?;
+            w.write_all(&VERSION.to_le_bytes())?;
+            w.write_all(&index.to_le_bytes())?;
+            w.write_all(&term.to_le_bytes())?;
+            let cs = conf_state
+                .write_to_bytes()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            w.write_all(&(cs.len() as u32).to_le_bytes())?;
+            w.write_all(&cs)?;
+            sm.write_snapshot(&mut w)?;
+            let crc = w.crc;
+            let mut inner = w.inner.into_inner().map_err(|e| e.into_error())?;
+            inner.write_all(&crc.to_le_bytes())?;
+            inner.sync_all()
+        })();
+        result.map_err(|source| io_err(&tmp_path, source))?;
+        fs::rename(&tmp_path, &final_path).map_err(|source| io_err(&final_path, source))?;
+        sync_dir(&self.dir)?;
+        let bytes = fs::metadata(&final_path)
+            .map_err(|source| io_err(&final_path, source))?
+            .len();
+        self.prune()?;
+        Ok(SnapshotInfo {
+            index,
+            term,
+            conf_state: conf_state.clone(),
+            bytes,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Loads the newest snapshot into `sm`; `None` if there is none yet.
+    pub fn load_newest(
+        &self,
+        sm: &mut StateMachine,
+    ) -> Result<Option<SnapshotInfo>, SnapshotError> {
+        let Some(path) = self.list()?.0.pop() else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let bytes = verify_checksum(&path)?;
+        let file = File::open(&path).map_err(|source| io_err(&path, source))?;
+        let mut r = BufReader::with_capacity(IO_BUFFER_BYTES, file).take(bytes - 4);
+        let corrupt = |reason: String| SnapshotError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
+        let (index, term, conf_state) = read_header(&mut r).map_err(corrupt)?;
+        sm.load_snapshot(&mut r)
+            .map_err(|e: LoadError| corrupt(e.to_string()))?;
+        if r.limit() != 0 {
+            return Err(corrupt(format!(
+                "{} unread bytes after the state",
+                r.limit()
+            )));
+        }
+        Ok(Some(SnapshotInfo {
+            index,
+            term,
+            conf_state,
+            bytes,
+            duration_ms: started.elapsed().as_millis() as u64,
+        }))
+    }
+
+    /// Final snapshot files in index order, and leftover temp files.
+    fn list(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), SnapshotError> {
+        let mut done = Vec::new();
+        let mut tmp = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(|source| io_err(&self.dir, source))?;
+        for entry in entries {
+            let path = entry.map_err(|source| io_err(&self.dir, source))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".snap.tmp") {
+                tmp.push(path);
+            } else if name.ends_with(".snap") {
+                done.push(path);
+            }
+        }
+        done.sort();
+        Ok((done, tmp))
+    }
+
+    fn prune(&self) -> Result<(), SnapshotError> {
+        let (done, _) = self.list()?;
+        let excess = done.len().saturating_sub(KEEP_SNAPSHOTS);
+        for path in &done[..excess] {
+            fs::remove_file(path).map_err(|source| io_err(path, source))?;
+        }
+        Ok(())
+    }
+}
+
+fn read_header(r: &mut impl Read) -> Result<(u64, u64, ConfState), String> {
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic).map_err(|e| e.to_string())?;
+    if &magic != MAGIC {
+        return Err("not a TinkerDB snapshot (bad magic)".to_string());
+    }
+    let version = read_u32(r)?;
+    if version != VERSION {
+        return Err(format!("unsupported snapshot version {version}"));
+    }
+    let index = read_u64(r)?;
+    let term = read_u64(r)?;
+    let len = read_u32(r)?;
+    if len > MAX_CONF_STATE_BYTES {
+        return Err(format!("conf state of {len} bytes"));
+    }
+    let mut cs = vec![0u8; len as usize];
+    r.read_exact(&mut cs).map_err(|e| e.to_string())?;
+    let conf_state = ConfState::parse_from_bytes(&cs).map_err(|e| e.to_string())?;
+    Ok((index, term, conf_state))
+}
+
+fn read_u32(r: &mut impl Read) -> Result<u32, String> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b).map_err(|e| e.to_string())?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> Result<u64, String> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b).map_err(|e| e.to_string())?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// Checks the trailing CRC in one streaming pass; returns the file size.
+fn verify_checksum(path: &Path) -> Result<u64, SnapshotError> {
+    let mut file = File::open(path).map_err(|source| io_err(path, source))?;
+    let size = file
+        .metadata()
+        .map_err(|source| io_err(path, source))?
+        .len();
+    let corrupt = |reason: &str| SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if size < 4 {
+        return Err(corrupt("shorter than its checksum"));
+    }
+    let mut remaining = size - 4;
+    let mut crc = 0u32;
+    let mut buf = vec![0u8; IO_BUFFER_BYTES];
+    while remaining > 0 {
+        let want = remaining.min(buf.len() as u64) as usize;
+        file.read_exact(&mut buf[..want])
+            .map_err(|source| io_err(path, source))?;
+        crc = crc32c::crc32c_append(crc, &buf[..want]);
+        remaining -= want as u64;
+    }
+    let mut stored = [0u8; 4];
+    file.read_exact(&mut stored)
+        .map_err(|source| io_err(path, source))?;
+    if u32::from_le_bytes(stored) != crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok(size)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| io_err(dir, source))
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> SnapshotError {
+    SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A writer that keeps a running CRC32C of everything written through it.
+struct CrcWriter<W: Write> {
+    inner: W,
+    crc: u32,
+}
+
+impl<W: Write> CrcWriter<W> {
+    fn new(inner: W) -> Self {
+        CrcWriter { inner, crc: 0 }
+    }
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,182 @@
+//! The replicated state machine of a data shard: the keyspace plus the replicated ACL users.
+//! It changes only through [`StateMachine::apply`], from committed log entries, and is
+//! deterministic: the same entries in the same order give byte-identical state on every replica.
+//! It never reads a clock, draws a random number or does I/O other than snapshot streams.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, RwLock};
+
+use tinkerdb_kv::{ApplyCtx, Keyspace, Namespace, ReadCtx};
+use tinkerdb_resp::Frame;
+
+use super::entry::{DbCommand, Payload, Watched};
+use crate::acl::UserTable;
+
+/// Largest encoded user table accepted from a snapshot (a bound on input from disk).
+const MAX_USERS_BYTES: u64 = 64 << 20;
+
+/// A read-only view of the replicated users, shared with connections for `AUTH`.
+pub type SharedUsers = Arc<RwLock<UserTable>>;
+
+/// Errors reading a snapshot body.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The stream ended or failed.
+    #[error("snapshot read failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The content is not a valid snapshot body.
+    #[error("snapshot body is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Keyspace + users.
+#[derive(Debug, Default)]
+pub struct StateMachine {
+    keyspace: Keyspace,
+    users: SharedUsers,
+}
+
+impl StateMachine {
+    /// Applies one committed entry at `index`; returns the replies for the proposing client.
+    pub fn apply(&mut self, index: u64, payload: &Payload) -> Vec<Frame> {
+        match payload {
+            Payload::Batch {
+                tenant,
+                now_ms,
+                ops,
+            } => {
+                let ctx = ApplyCtx {
+                    now_ms: *now_ms,
+                    index,
+                };
+                self.execute_all(tenant, ops, &ctx)
+            }
+            Payload::Exec {
+                tenant,
+                now_ms,
+                watched,
+                ops,
+            } => {
+                let ctx = ApplyCtx {
+                    now_ms: *now_ms,
+                    index,
+                };
+                if !self.watched_unchanged(tenant, watched, *now_ms) {
+                    return vec![Frame::NullArray];
+                }
+                vec![Frame::Array(self.execute_all(tenant, ops, &ctx))]
+            }
+            Payload::Purge { now_ms, keys } => {
+                let ctx = ApplyCtx {
+                    now_ms: *now_ms,
+                    index,
+                };
+                let keys: Vec<_> = keys
+                    .iter()
+                    .map(|(tenant, db, key)| (namespace(tenant, *db), key.clone()))
+                    .collect();
+                let purged = self.keyspace.purge_expired(&keys, &ctx);
+                vec![Frame::Integer(purged as i64)]
+            }
+            Payload::SetUser { name, rules, base } => {
+                self.users_mut().set_user(name, rules, base.as_ref());
+                vec![Frame::ok()]
+            }
+            Payload::DelUsers { names } => {
+                let mut users = self.users_mut();
+                let deleted = names.iter().filter(|n| users.delete_user(n)).count();
+                vec![Frame::Integer(deleted as i64)]
+            }
+        }
+    }
+
+    /// Runs read-only commands against the applied state (after a ReadIndex confirmed it is
+    /// current).
+    pub fn read(&self, tenant: &str, ops: &[DbCommand], ctx: &ReadCtx) -> Vec<Frame> {
+        ops.iter()
+            .map(|(db, cmd)| self.keyspace.read(&namespace(tenant, *db), cmd, ctx))
+            .collect()
+    }
+
+    /// Current versions of keys, for `WATCH`.
+    pub fn versions(&self, tenant: &str, keys: &[(u8, bytes::Bytes)], now_ms: u64) -> Vec<u64> {
+        keys.iter()
+            .map(|(db, key)| {
+                self.keyspace
+                    .key_version(&namespace(tenant, *db), key, now_ms)
+            })
+            .collect()
+    }
+
+    /// The keyspace, for INFO and active expiry sampling.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
+    }
+
+    /// The replicated users, shared with connections.
+    pub fn users(&self) -> SharedUsers {
+        Arc::clone(&self.users)
+    }
+
+    /// Streams the state (users, then keyspace) into a snapshot body.
+    pub fn write_snapshot(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let users = bincode::serialize(&*self.users_read())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        w.write_all(&(users.len() as u64).to_le_bytes())?;
+        w.write_all(&users)?;
+        self.keyspace.write_snapshot(w)
+    }
+
+    /// Replaces the state with a snapshot body. The shared users handle stays the same object,
+    /// so connections keep seeing the current table.
+    pub fn load_snapshot(&mut self, r: &mut impl Read) -> Result<(), LoadError> {
+        let mut len = [0u8; 8];
+        r.read_exact(&mut len)?;
+        let len = u64::from_le_bytes(len);
+        if len > MAX_USERS_BYTES {
+            return Err(LoadError::Invalid(format!("user table of {len} bytes")));
+        }
+        let mut users = vec![0u8; len as usize];
+        r.read_exact(&mut users)?;
+        let users: UserTable =
+            bincode::deserialize(&users).map_err(|e| LoadError::Invalid(e.to_string()))?;
+        let keyspace = Keyspace::read_snapshot(r).map_err(|e| LoadError::Invalid(e.to_string()))?;
+        self.keyspace = keyspace;
+        *self.users_mut() = users;
+        Ok(())
+    }
+
+    fn execute_all(&mut self, tenant: &str, ops: &[DbCommand], ctx: &ApplyCtx) -> Vec<Frame> {
+        ops.iter()
+            .map(|(db, cmd)| self.keyspace.execute(&namespace(tenant, *db), cmd, ctx))
+            .collect()
+    }
+
+    fn watched_unchanged(&self, tenant: &str, watched: &[Watched], now_ms: u64) -> bool {
+        watched.iter().all(|w| {
+            self.keyspace
+                .key_version(&namespace(tenant, w.db), &w.key, now_ms)
+                == w.version
+        })
+    }
+
+    fn users_read(&self) -> std::sync::RwLockReadGuard<'_, UserTable> {
+        self.users
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn users_mut(&self) -> std::sync::RwLockWriteGuard<'_, UserTable> {
+        self.users
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Builds the keyspace namespace of a tenant's database.
+pub fn namespace(tenant: &str, db: u8) -> Namespace {
+    Namespace {
+        tenant: tenant.into(),
+        db,
+    }
+}
