@@ -224,6 +224,14 @@ impl Shard {
         self.raw.raft.state == StateRole::Leader
     }
 
+    /// Whether connections may read the applied state directly (see `LocalReads`): this node
+    /// is the only voter and has committed in its term.
+    pub fn local_reads_safe(&self) -> bool {
+        self.is_leader()
+            && self.raw.raft.prs().conf().voters().ids().len() == 1
+            && self.raw.raft.commit_to_current_term()
+    }
+
     /// The replicated users, shared with connections.
     pub fn users(&self) -> SharedUsers {
         self.sm.users()

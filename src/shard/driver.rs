@@ -9,9 +9,11 @@
 //! finish (advance, apply newly committed, serve reads) → deliver replies.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tinkerdb_kv::KeyspaceStats;
+use tinkerdb_kv::{KeyspaceStats, ReadCtx};
 use tinkerdb_resp::Frame;
 use tinkerdb_wal::{SyncPolicy, Wal, WalOptions, WalStats};
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +22,7 @@ use tracing::{error, info, warn};
 use super::core::{Effects, RaftStatus, ReadOp, Shard, ShardConfig};
 use super::entry::Payload;
 use super::snapshot::{SnapshotInfo, SnapshotStore};
-use super::state_machine::SharedUsers;
+use super::state_machine::{read_commands, read_versions, SharedKeyspace, SharedUsers};
 use super::ShardError;
 use crate::config::{Config, FsyncPolicy};
 
@@ -78,6 +80,20 @@ pub struct NodeStatus {
 pub struct ShardHandle {
     tx: mpsc::Sender<Request>,
     users: SharedUsers,
+    local: Arc<LocalReads>,
+}
+
+/// Reads a connection may serve itself, without a round trip through the Raft loop.
+///
+/// Safe only while the loop says so: today when this node is the group's only voter and has
+/// committed an entry in its term. Then nobody else can commit, every acknowledged write is
+/// already applied (replies are sent after apply), and the applied state is exactly what a
+/// ReadIndex round would wait for. Leader leases for multi-voter groups will set it too.
+#[derive(Debug)]
+struct LocalReads {
+    enabled: AtomicBool,
+    keyspace: SharedKeyspace,
+    random: AtomicU64,
 }
 
 impl ShardHandle {
@@ -87,9 +103,42 @@ impl ShardHandle {
         self.call(|reply| Request::Propose { payload, reply }).await
     }
 
-    /// Runs a linearizable read.
+    /// Runs a linearizable read: locally when that is safe, else through a ReadIndex round.
     pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
+        if self.local.enabled.load(Ordering::Acquire) {
+            return Ok(self.read_locally(op));
+        }
         self.call(|reply| Request::Read { op, reply }).await
+    }
+
+    fn read_locally(&self, op: ReadOp) -> Vec<Frame> {
+        let keyspace = self
+            .local
+            .keyspace
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        match op {
+            ReadOp::Commands { tenant, ops } => {
+                let random = self
+                    .local
+                    .random
+                    .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+                read_commands(
+                    &keyspace,
+                    &tenant,
+                    &ops,
+                    &ReadCtx {
+                        now_ms: now,
+                        random,
+                    },
+                )
+            }
+            ReadOp::Versions { tenant, keys } => read_versions(&keyspace, &tenant, &keys, now)
+                .into_iter()
+                .map(|v| Frame::Integer(v as i64))
+                .collect(),
+        }
     }
 
     /// Writes a snapshot now and waits for it (`SAVE`).
@@ -196,6 +245,11 @@ pub fn start(
     let (tx, rx) = mpsc::channel(config.max_pending_requests);
     let (exit_tx, exit_rx) = oneshot::channel();
     let users = shard.users();
+    let local = Arc::new(LocalReads {
+        enabled: AtomicBool::new(false),
+        keyspace: shard.state().shared_keyspace(),
+        random: AtomicU64::new(now_ms()),
+    });
     let mut driver = Driver {
         rx,
         wal,
@@ -207,6 +261,7 @@ pub fn start(
         expire_interval: Duration::from_millis(config.expire_interval_ms),
         expire_batch: config.expire_batch,
         fsync_always: config.fsync == FsyncPolicy::Always,
+        local: Arc::clone(&local),
     };
     let node_id = config.node_id;
     std::thread::Builder::new()
@@ -227,7 +282,7 @@ pub fn start(
             let _ = exit_tx.send(result);
         })
         .map_err(|e| fatal(&e))?;
-    Ok((ShardHandle { tx, users }, exit_rx))
+    Ok((ShardHandle { tx, users, local }, exit_rx))
 }
 
 enum Waiter {
@@ -246,6 +301,7 @@ struct Driver {
     expire_interval: Duration,
     expire_batch: usize,
     fsync_always: bool,
+    local: Arc<LocalReads>,
 }
 
 impl Driver {
@@ -318,7 +374,7 @@ impl Driver {
                 }
             }
             Request::Status { tenant, reply } => {
-                let keyspace = self.shard.state().keyspace();
+                let keyspace = self.shard.state().keyspace_read();
                 let _ = reply.send(Ok(NodeStatus {
                     raft: self.shard.status(),
                     wal: self.wal.stats(),
@@ -338,6 +394,9 @@ impl Driver {
             let mut effects = Effects::default();
             let Some(ready) = self.shard.collect_ready(&mut effects) else {
                 self.deliver(effects);
+                self.local
+                    .enabled
+                    .store(self.shard.local_reads_safe(), Ordering::Release);
                 return Ok(());
             };
             if !effects.records.is_empty() {
@@ -349,6 +408,9 @@ impl Driver {
             self.shard.finish_ready(ready, &mut effects);
             self.compact(&effects);
             self.deliver(effects);
+            self.local
+                .enabled
+                .store(self.shard.local_reads_safe(), Ordering::Release);
         }
         Ok(())
     }
@@ -361,7 +423,7 @@ impl Driver {
         let expired = self
             .shard
             .state()
-            .keyspace()
+            .keyspace_read()
             .sample_expired(now, self.expire_batch);
         if expired.is_empty() {
             return;

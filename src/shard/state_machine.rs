@@ -4,7 +4,7 @@
 //! It never reads a clock, draws a random number or does I/O other than snapshot streams.
 
 use std::io::{Read, Write};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tinkerdb_kv::{ApplyCtx, Keyspace, Namespace, ReadCtx};
 use tinkerdb_resp::Frame;
@@ -17,6 +17,9 @@ const MAX_USERS_BYTES: u64 = 64 << 20;
 
 /// A read-only view of the replicated users, shared with connections for `AUTH`.
 pub type SharedUsers = Arc<RwLock<UserTable>>;
+
+/// The keyspace, written only by apply and read by local (lease) reads on connections.
+pub type SharedKeyspace = Arc<RwLock<Keyspace>>;
 
 /// Errors reading a snapshot body.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +35,7 @@ pub enum LoadError {
 /// Keyspace + users.
 #[derive(Debug, Default)]
 pub struct StateMachine {
-    keyspace: Keyspace,
+    keyspace: SharedKeyspace,
     users: SharedUsers,
 }
 
@@ -75,7 +78,7 @@ impl StateMachine {
                     .iter()
                     .map(|(tenant, db, key)| (namespace(tenant, *db), key.clone()))
                     .collect();
-                let purged = self.keyspace.purge_expired(&keys, &ctx);
+                let purged = self.keyspace_mut().purge_expired(&keys, &ctx);
                 vec![Frame::Integer(purged as i64)]
             }
             Payload::SetUser { name, rules, base } => {
@@ -93,24 +96,26 @@ impl StateMachine {
     /// Runs read-only commands against the applied state (after a ReadIndex confirmed it is
     /// current).
     pub fn read(&self, tenant: &str, ops: &[DbCommand], ctx: &ReadCtx) -> Vec<Frame> {
-        ops.iter()
-            .map(|(db, cmd)| self.keyspace.read(&namespace(tenant, *db), cmd, ctx))
-            .collect()
+        read_commands(&self.keyspace_read(), tenant, ops, ctx)
     }
 
     /// Current versions of keys, for `WATCH`.
     pub fn versions(&self, tenant: &str, keys: &[(u8, bytes::Bytes)], now_ms: u64) -> Vec<u64> {
-        keys.iter()
-            .map(|(db, key)| {
-                self.keyspace
-                    .key_version(&namespace(tenant, *db), key, now_ms)
-            })
-            .collect()
+        read_versions(&self.keyspace_read(), tenant, keys, now_ms)
     }
 
     /// The keyspace, for INFO and active expiry sampling.
-    pub fn keyspace(&self) -> &Keyspace {
-        &self.keyspace
+    pub fn keyspace_read(&self) -> RwLockReadGuard<'_, Keyspace> {
+        self.keyspace.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shared keyspace handle, for local reads on connections.
+    pub fn shared_keyspace(&self) -> SharedKeyspace {
+        Arc::clone(&self.keyspace)
+    }
+
+    fn keyspace_mut(&self) -> RwLockWriteGuard<'_, Keyspace> {
+        self.keyspace.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The replicated users, shared with connections.
@@ -124,7 +129,7 @@ impl StateMachine {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         w.write_all(&(users.len() as u64).to_le_bytes())?;
         w.write_all(&users)?;
-        self.keyspace.write_snapshot(w)
+        self.keyspace_read().write_snapshot(w)
     }
 
     /// Replaces the state with a snapshot body. The shared users handle stays the same object,
@@ -141,23 +146,23 @@ impl StateMachine {
         let users: UserTable =
             bincode::deserialize(&users).map_err(|e| LoadError::Invalid(e.to_string()))?;
         let keyspace = Keyspace::read_snapshot(r).map_err(|e| LoadError::Invalid(e.to_string()))?;
-        self.keyspace = keyspace;
+        *self.keyspace_mut() = keyspace;
         *self.users_mut() = users;
         Ok(())
     }
 
     fn execute_all(&mut self, tenant: &str, ops: &[DbCommand], ctx: &ApplyCtx) -> Vec<Frame> {
+        let mut keyspace = self.keyspace_mut();
         ops.iter()
-            .map(|(db, cmd)| self.keyspace.execute(&namespace(tenant, *db), cmd, ctx))
+            .map(|(db, cmd)| keyspace.execute(&namespace(tenant, *db), cmd, ctx))
             .collect()
     }
 
     fn watched_unchanged(&self, tenant: &str, watched: &[Watched], now_ms: u64) -> bool {
-        watched.iter().all(|w| {
-            self.keyspace
-                .key_version(&namespace(tenant, w.db), &w.key, now_ms)
-                == w.version
-        })
+        let keyspace = self.keyspace_read();
+        watched
+            .iter()
+            .all(|w| keyspace.key_version(&namespace(tenant, w.db), &w.key, now_ms) == w.version)
     }
 
     fn users_read(&self) -> std::sync::RwLockReadGuard<'_, UserTable> {
@@ -171,6 +176,30 @@ impl StateMachine {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Runs read-only commands against a keyspace.
+pub fn read_commands(
+    keyspace: &Keyspace,
+    tenant: &str,
+    ops: &[DbCommand],
+    ctx: &ReadCtx,
+) -> Vec<Frame> {
+    ops.iter()
+        .map(|(db, cmd)| keyspace.read(&namespace(tenant, *db), cmd, ctx))
+        .collect()
+}
+
+/// Reads key versions (for `WATCH`) from a keyspace.
+pub fn read_versions(
+    keyspace: &Keyspace,
+    tenant: &str,
+    keys: &[(u8, bytes::Bytes)],
+    now_ms: u64,
+) -> Vec<u64> {
+    keys.iter()
+        .map(|(db, key)| keyspace.key_version(&namespace(tenant, *db), key, now_ms))
+        .collect()
 }
 
 /// Builds the keyspace namespace of a tenant's database.

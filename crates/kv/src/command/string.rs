@@ -193,7 +193,7 @@ fn parse_getex(args: &[Bytes]) -> Result<Command, CommandError> {
 }
 
 fn parse_mset(name: &str, args: &[Bytes]) -> Result<Command, CommandError> {
-    if args.len().is_multiple_of(2) {
+    if args.len() % 2 == 0 {
         return Err(CommandError::WrongArity(name.to_string()));
     }
     let pairs = args[1..]

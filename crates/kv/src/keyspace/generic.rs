@@ -69,7 +69,7 @@ fn keys(db: &Db, pattern: &[u8], now_ms: u64) -> Frame {
 
 /// SCAN: visits up to `count` hash positions from the cursor; the reply cursor is the next
 /// position, or 0 when the walk is over. Positions never move, so a key present for the whole
-/// scan is returned at least once (exactly once unless its bucket was split and rejoined).
+/// scan is returned, and no key twice in one scan (the cursor only moves forward).
 fn scan(db: &Db, args: &ScanArgs, now_ms: u64) -> Frame {
     let mut found = Vec::new();
     let mut next_cursor = 0;
@@ -82,11 +82,11 @@ fn scan(db: &Db, args: &ScanArgs, now_ms: u64) -> Frame {
             let type_ok = args
                 .type_filter
                 .as_deref()
-                .is_none_or(|t| t == e.value.type_name());
+                .map_or(true, |t| t == e.value.type_name());
             let pattern_ok = args
                 .pattern
                 .as_deref()
-                .is_none_or(|p| glob::matches(p, &e.key));
+                .map_or(true, |p| glob::matches(p, &e.key));
             if e.is_live(now_ms) && type_ok && pattern_ok {
                 found.push(Frame::Bulk(Bytes::copy_from_slice(&e.key)));
             }
@@ -197,7 +197,7 @@ fn expire(db: &mut Db, key: &[u8], when_ms: i64, c: ExpireCondition, ctx: &Apply
     let current = (e.deadline_ms != 0).then_some(e.deadline_ms as i64);
     let refused = (c.nx && current.is_some())
         || (c.xx && current.is_none())
-        || (c.gt && current.is_none_or(|cur| when_ms <= cur))
+        || (c.gt && current.map_or(true, |cur| when_ms <= cur))
         || (c.lt && current.is_some_and(|cur| when_ms >= cur));
     if refused {
         return Frame::Integer(0);
