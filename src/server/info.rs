@@ -149,7 +149,8 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
             field("wal_bytes_written", &status.wal.bytes_written);
             field("wal_fsyncs", &status.wal.fsyncs);
             field("wal_segments", &status.wal.segments);
-            field("wal_disk_bytes", &status.wal.disk_bytes);
+            field("wal_log_bytes", &status.wal.disk_bytes);
+            field("wal_allocated_bytes", &status.wal.allocated_bytes);
             field(
                 "wal_last_fsync_us",
                 &status.wal.last_fsync.map_or(0, |d| d.as_micros()),

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Default rotation size: large enough that rotation (three fsyncs) is rare, small enough that a
-/// compacted segment frees disk space soon.
+/// Default segment size: large enough that rotation (preallocating the next segment by writing
+/// this many zeros, and four fsyncs) is rare, small enough that a compacted segment frees disk
+/// space soon.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
 /// When appended records become durable, and so what survives a power loss.
@@ -31,8 +32,11 @@ pub struct WalOptions {
     /// Directory holding the segment files (created if missing). One WAL per directory: the
     /// caller must not open it twice at once.
     pub dir: PathBuf,
-    /// Rotate to a new segment once the active one holds at least this many bytes (checked
-    /// after each sync, so a segment can overshoot by one sync interval's writes).
+    /// Size of each segment file: new segments are preallocated (filled with zeros) to this
+    /// size, and the WAL rotates before a batch that would not fit in the remaining space, or
+    /// after a sync that leaves the segment full. Only a single batch bigger than a whole
+    /// segment makes a file grow past it. Rotation writes this many bytes of zeros, in the
+    /// write path, so keep it in the tens of MiB at most.
     pub segment_bytes: u64,
     /// When appends become durable.
     pub sync: SyncPolicy,
@@ -62,8 +66,10 @@ pub struct WalStats {
     pub fsyncs: u64,
     /// Segment files on disk.
     pub segments: u64,
-    /// Bytes in all segment files.
+    /// Bytes of valid log in all segment files (records, not the unwritten preallocated space).
     pub disk_bytes: u64,
+    /// Bytes in all segment files, preallocated space included: what the WAL takes on disk.
+    pub allocated_bytes: u64,
     /// How long the latest segment `fdatasync` took: the floor of commit latency.
     pub last_fsync: Option<Duration>,
 }

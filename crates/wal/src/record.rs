@@ -283,9 +283,10 @@ pub(crate) enum Frame {
     /// A complete, checksummed, decodable record occupying `len` bytes.
     Good { record: Record, len: usize },
     /// The frame is damaged. `torn` says whether the damage looks like an interrupted write at
-    /// the end of the data (the frame runs past the end, or fails its checksum exactly at the
-    /// end, or only zeros remain); only such damage may be forgiven, and only in the last
-    /// segment.
+    /// the end of the data: the frame's header is incomplete, or the frame runs past the end of
+    /// the file, or it fails its checksum and only zero bytes (or nothing) follow it; in the
+    /// last two cases only if no run of intact frames hides inside it. Only such damage may be
+    /// forgiven, and only in the last segment.
     Bad { reason: String, torn: bool },
 }
 
@@ -293,8 +294,10 @@ pub(crate) enum Frame {
 /// tail stays linear in practice even on a hostile file.
 const TAIL_SCAN_BUDGET_BYTES: usize = 64 << 20;
 
-/// Decodes the frame at the start of `buf` (which runs to the end of the segment). Never
-/// panics; allocates only for a frame whose bytes are all present.
+/// Decodes the frame at the start of `buf` (which runs to the end of the segment file, zero
+/// tail included). Never panics; allocates only for a frame whose bytes are all present. The
+/// caller must not call it where only zeros remain: that is the clean end of a segment, not a
+/// frame.
 pub(crate) fn decode_frame(buf: &[u8]) -> Frame {
     let bad = |reason: &str, torn: bool| Frame::Bad {
         reason: reason.to_string(),
@@ -315,7 +318,9 @@ pub(crate) fn decode_frame(buf: &[u8]) -> Frame {
     }
     let body = &buf[8..end];
     if crc32c::crc32c(body) != crc {
-        let torn = end == buf.len() || buf.iter().all(|b| *b == 0);
+        // Torn only if nothing but zeros (never-written preallocated space) follows the frame,
+        // and no intact frames hide inside it: a damaged length must not swallow good records.
+        let torn = end >= data_end(buf) && !intact_frames_follow(buf);
         return bad("checksum mismatch", torn);
     }
     match decode_payload(body[0], &body[1..]) {
@@ -335,18 +340,26 @@ fn read_header(buf: &[u8]) -> Option<(usize, u32)> {
     Some((len as usize, crc))
 }
 
-/// Whether some position after the start of `buf` begins a run of good frames that ends exactly
-/// at the end of `buf`. That is the signature of a damaged length field in the middle of the
-/// log, which must not be mistaken for a torn tail.
-fn intact_frames_follow(buf: &[u8]) -> bool {
-    let mut budget = TAIL_SCAN_BUDGET_BYTES;
-    (1..buf.len()).any(|start| frames_reach_end(&buf[start..], &mut budget))
+/// Where the data in `buf` ends: everything from there on is zero bytes (the never-written part
+/// of a preallocated segment).
+pub(crate) fn data_end(buf: &[u8]) -> usize {
+    buf.len() - buf.iter().rev().take_while(|b| **b == 0).count()
 }
 
-/// Whether `buf` is one or more good frames exactly. Charges checksum work to `budget`.
-fn frames_reach_end(buf: &[u8], budget: &mut usize) -> bool {
+/// Whether some position after the start of `buf` begins a run of good frames that reaches the
+/// data's end (only zeros, or nothing, after it). That is the signature of a damaged length field
+/// in the middle of the log, which must not be mistaken for a torn tail.
+fn intact_frames_follow(buf: &[u8]) -> bool {
+    let mut budget = TAIL_SCAN_BUDGET_BYTES;
+    let end = data_end(buf);
+    (1..end).any(|start| frames_reach_end(&buf[start..], end - start, &mut budget))
+}
+
+/// Whether `buf` starts with one or more good frames that reach `zeros_from` (after which `buf`
+/// holds only zeros). Charges checksum work to `budget`.
+fn frames_reach_end(buf: &[u8], zeros_from: usize, budget: &mut usize) -> bool {
     let mut offset = 0;
-    while offset < buf.len() {
+    while offset < zeros_from {
         match good_frame_len(&buf[offset..], budget) {
             Some(len) => offset += len,
             None => return false,
@@ -569,6 +582,33 @@ mod tests {
         buf.extend(frame(compact(3)));
         buf[0] = 200;
         assert!(matches!(decode_frame(&buf), Frame::Bad { torn: false, .. }));
+    }
+
+    #[test]
+    fn a_torn_frame_followed_by_zeros_is_torn_and_followed_by_data_is_not() {
+        let mut buf = frame(compact(1));
+        buf[10] ^= 1; // break the checksum
+        buf.extend_from_slice(&[0; 64]);
+        assert!(matches!(decode_frame(&buf), Frame::Bad { torn: true, .. }));
+        let last = buf.len() - 1;
+        buf[last] = 1;
+        assert!(matches!(decode_frame(&buf), Frame::Bad { torn: false, .. }));
+    }
+
+    #[test]
+    fn a_length_swallowing_intact_frames_into_zeros_is_not_torn() {
+        let mut buf = frame(compact(1));
+        buf.extend(frame(compact(2)));
+        buf.extend_from_slice(&[0; 64]);
+        buf[0] = 40; // ends inside the zeros, past the second frame
+        assert!(matches!(decode_frame(&buf), Frame::Bad { torn: false, .. }));
+    }
+
+    #[test]
+    fn zeros_are_never_a_good_frame() {
+        assert!(matches!(decode_frame(&[0; 64]), Frame::Bad { .. }));
+        assert_eq!(data_end(&[1, 0, 2, 0, 0]), 3);
+        assert_eq!(data_end(&[0, 0]), 0);
     }
 
     #[test]

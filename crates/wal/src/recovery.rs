@@ -1,7 +1,9 @@
 //! Rebuilding every group's log from the segments at open.
 //!
 //! Recovery reads all segments oldest first, forgives damage only at the tail of the last one
-//! (truncating it away, durably), and replays the records into one [`GroupLog`] per group. It
+//! (overwriting it with zeros in place, durably, so the writer can resume right after the last
+//! good record), and replays the records into one [`GroupLog`] per group. A segment's zero tail
+//! (preallocated space never written) is its clean end, not damage. It
 //! owns the replay rules, which the writer mirrors when it validates appends:
 //! - Entries starting at `i` discard the group's entries `>= i`, then extend the log. Entries
 //!   starting past the next expected index are a [`WalError::Gap`], unless every missing index is
@@ -16,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, WalError};
@@ -93,11 +96,13 @@ impl GroupLog {
 /// Describes the damaged tail recovery cut off the last segment, for a log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
-    /// The segment that was truncated.
+    /// The segment whose tail was dropped.
     pub file: PathBuf,
-    /// Where the damaged record started; the file now ends here.
+    /// Where the damaged record started; the segment's valid data now ends here, and the file
+    /// holds only zeros from here on (it keeps its preallocated length).
     pub offset: u64,
-    /// How many bytes were cut off.
+    /// How many bytes were dropped (overwritten with zeros): from `offset` to the last non-zero
+    /// byte of the file.
     pub dropped_bytes: u64,
     /// What was wrong with the first dropped record.
     pub reason: String,
@@ -113,7 +118,7 @@ pub struct Recovered {
     pub truncated_tail: Option<TornTail>,
 }
 
-/// Reads the segments in `dir`, truncating a torn tail, and replays them. Returns what was found
+/// Reads the segments in `dir`, zeroing out a torn tail, and replays them. Returns what was found
 /// and the bookkeeping for each segment, oldest first (empty if there are no segments).
 pub(crate) fn recover(dir: &Path) -> Result<(Recovered, Vec<SegmentInfo>)> {
     let files = segment::list(dir)?;
@@ -129,6 +134,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(Recovered, Vec<SegmentInfo>)> {
         }
         let mut info = SegmentInfo::new(*seq, path.clone());
         info.bytes = scan.good_bytes;
+        info.allocated = scan.file_bytes;
         for (offset, record) in scan.records {
             info.track(&record);
             records.push((i, offset, record));
@@ -156,8 +162,13 @@ fn check_contiguous(files: &[(u64, PathBuf)]) -> Result<()> {
     Ok(())
 }
 
-/// Decides what to do about damage found by a scan: a torn tail of the last segment is cut off
-/// (durably) and reported; anything else is corruption.
+/// Decides what to do about damage found by a scan: a torn tail of the last segment is
+/// overwritten with zeros in place (durably) and reported; anything else is corruption.
+///
+/// Zeroing rather than truncating keeps the segment preallocated, and it must happen before the
+/// writer resumes at `good_bytes`: otherwise, if the new records were shorter than the torn
+/// bytes, the torn bytes' remains would follow them and the next open would see damage followed
+/// by data, which is corruption.
 fn forgive_tail(path: &Path, scan: &Scan, is_last: bool) -> Result<Option<TornTail>> {
     let Some(damage) = &scan.damage else {
         return Ok(None);
@@ -173,17 +184,12 @@ fn forgive_tail(path: &Path, scan: &Scan, is_last: bool) -> Result<Option<TornTa
         damage.offset, scan.good_bytes,
         "damage must start where good data ends"
     );
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| WalError::io(path, e))?;
-    file.set_len(scan.good_bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| WalError::io(path, e))?;
+    let dropped_bytes = scan.data_end.saturating_sub(scan.good_bytes);
+    zero_range(path, scan.good_bytes, dropped_bytes)?;
     let tail = TornTail {
         file: path.to_path_buf(),
         offset: damage.offset,
-        dropped_bytes: scan.file_bytes - scan.good_bytes,
+        dropped_bytes,
         reason: damage.reason.clone(),
     };
     tracing::warn!(
@@ -194,6 +200,27 @@ fn forgive_tail(path: &Path, scan: &Scan, is_last: bool) -> Result<Option<TornTa
         "WAL: dropped a torn tail left by a crash"
     );
     Ok(Some(tail))
+}
+
+/// Overwrites `len` bytes of `path` at `offset` with zeros and makes that durable.
+fn zero_range(path: &Path, offset: u64, len: u64) -> Result<()> {
+    const CHUNK_BYTES: u64 = 1 << 20;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| WalError::io(path, e))?;
+    let zeros = vec![0u8; len.min(CHUNK_BYTES) as usize];
+    let mut write = || -> std::io::Result<()> {
+        file.seek(SeekFrom::Start(offset))?;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK_BYTES);
+            file.write_all(&zeros[..n as usize])?;
+            left -= n;
+        }
+        file.sync_data()
+    };
+    write().map_err(|e| WalError::io(path, e))
 }
 
 /// Replays records (segment index, offset, record) in order into per-group logs.

@@ -2,15 +2,17 @@
 //!
 //! A segment is `dir/<20-digit zero-padded sequence>.log`; sequences start at 1 and the retained
 //! segments always form a contiguous run (old ones are deleted oldest first), so a missing number
-//! in the middle means a lost file. Only the newest segment is ever written. This module reads
-//! whole segments and splits them into records; it never writes segment contents.
+//! in the middle means a lost file. Only the newest segment is ever written. Segments are
+//! preallocated (filled with zeros to the rotation size when created), so a segment's data ends
+//! where only zero bytes remain, not at the end of the file. This module reads whole segments and
+//! splits them into records; it never writes segment contents.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, WalError};
-use crate::record::{decode_frame, Frame, Record};
+use crate::record::{data_end, decode_frame, Frame, Record};
 
 /// Characters in a segment's sequence number, so names sort in sequence order.
 const SEQUENCE_DIGITS: usize = 20;
@@ -22,8 +24,12 @@ pub(crate) struct SegmentInfo {
     pub seq: u64,
     /// Full path of the file.
     pub path: PathBuf,
-    /// Bytes in the file (after any torn-tail truncation).
+    /// Bytes of valid records: where the next record goes (for the active segment) and where
+    /// the zero tail starts. Less than `allocated` in a preallocated segment.
     pub bytes: u64,
+    /// Length of the file: its preallocated size, or more if a batch bigger than a segment grew
+    /// it. Segments written before preallocation existed are exactly `bytes` long.
+    pub allocated: u64,
     /// For each group with entries here, the highest entry index this segment holds. The segment
     /// may be deleted once every group's compacted index has reached its maximum.
     pub max_index: BTreeMap<u64, u64>,
@@ -36,6 +42,7 @@ impl SegmentInfo {
             seq,
             path,
             bytes: 0,
+            allocated: 0,
             max_index: BTreeMap::new(),
         }
     }
@@ -90,6 +97,9 @@ pub(crate) struct Scan {
     pub records: Vec<(u64, Record)>,
     /// Offset just past the last good record.
     pub good_bytes: u64,
+    /// Offset just past the last non-zero byte: from here to the end the file is all zeros.
+    /// At most `good_bytes` unless there is damage (a good record may itself end in zeros).
+    pub data_end: u64,
     /// Bytes in the file.
     pub file_bytes: u64,
     /// The first damaged frame, if any.
@@ -107,15 +117,17 @@ pub(crate) struct Damage {
     pub torn: bool,
 }
 
-/// Reads the whole segment at `path` and splits it into records, stopping at the first damage.
-/// We keep it simple and read a segment whole: segments are bounded by the rotation size plus
-/// one append batch.
+/// Reads the whole segment at `path` and splits it into records, stopping at the first damage or
+/// where only zero bytes remain (the clean end of a preallocated segment; an all-zero frame header
+/// never passes its checksum, so zeros cannot be mistaken for a record). We keep it simple and read a
+/// segment whole: segments are bounded by the rotation size, or by one batch if that is bigger.
 pub(crate) fn scan(path: &Path) -> Result<Scan> {
     let bytes = fs::read(path).map_err(|e| WalError::io(path, e))?;
+    let data_end = data_end(&bytes);
     let mut records = Vec::new();
     let mut offset = 0usize;
     let mut damage = None;
-    while offset < bytes.len() {
+    while offset < data_end {
         match decode_frame(&bytes[offset..]) {
             Frame::Good { record, len } => {
                 records.push((offset as u64, record));
@@ -135,6 +147,7 @@ pub(crate) fn scan(path: &Path) -> Result<Scan> {
     Ok(Scan {
         records,
         good_bytes: offset as u64,
+        data_end: data_end as u64,
         file_bytes: bytes.len() as u64,
         damage,
     })

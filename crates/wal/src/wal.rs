@@ -5,7 +5,14 @@
 //! entries in memory: recovery hands them to the caller once, at open.
 //!
 //! Invariants:
-//! - Nothing is fsynced in `append`; `commit`/`sync` fsync everything appended so far at once.
+//! - Segments are preallocated to `segment_bytes` and written in place. A batch that does not fit
+//!   in the active segment's remaining space rotates first (unless the segment holds nothing but
+//!   its head, where rotating would not help: a batch bigger than a whole segment is written
+//!   anyway and grows the file). So no segment grows past its preallocated size except to hold
+//!   one such batch.
+//! - Nothing is fsynced in `append`, except when a batch must rotate first: the old segment is
+//!   then fsynced before the new one is created. `commit`/`sync` fsync everything appended so far
+//!   at once.
 //! - Every group's latest HardState, ConfState and compaction point are in the active segment or
 //!   copied to its head, so sealed segments only hold superseded metadata.
 //! - A segment is deleted only when everything appended is durable, it is not the active one,
@@ -156,18 +163,28 @@ impl GroupState {
 
 impl Wal {
     /// Opens (or creates) the WAL in `opts.dir` and recovers every group's log. A torn tail left
-    /// by a crash is cut off and reported in [`Recovered::truncated_tail`]; any other damage is
-    /// an error, because starting anyway could silently lose acknowledged writes.
+    /// by a crash is zeroed out and reported in [`Recovered::truncated_tail`]; any other damage
+    /// is an error, because starting anyway could silently lose acknowledged writes.
+    ///
+    /// The writer resumes right after the last good record of the last segment, unless that
+    /// segment is not preallocated to `opts.segment_bytes` (written by a version without
+    /// preallocation, or under a smaller `segment_bytes`) or is already full: then it rotates to
+    /// a fresh preallocated segment at once.
     pub fn open(opts: WalOptions) -> Result<(Wal, Recovered)> {
         fs::create_dir_all(&opts.dir).map_err(|e| WalError::io(&opts.dir, e))?;
         let (recovered, mut infos) = recovery::recover(&opts.dir)?;
         let mut stats = WalStats::default();
+        let mut rotate_now = false;
         let active = match infos.pop() {
-            Some(info) => SegmentWriter::reopen(info)?,
+            Some(info) => {
+                let full = info.bytes > 0 && info.bytes >= opts.segment_bytes;
+                rotate_now = info.allocated < opts.segment_bytes || full;
+                SegmentWriter::reopen(info)?
+            }
             None => {
-                let writer = SegmentWriter::create(&opts.dir, 1)?;
+                let writer = SegmentWriter::create(&opts.dir, 1, opts.segment_bytes)?;
                 segment::sync_dir(&opts.dir)?;
-                stats.fsyncs += 1;
+                stats.fsyncs += 2;
                 writer
             }
         };
@@ -176,7 +193,7 @@ impl Wal {
             .iter()
             .map(|(id, log)| (*id, GroupState::from_log(log)))
             .collect();
-        let wal = Wal {
+        let mut wal = Wal {
             opts,
             active,
             active_head_bytes: 0,
@@ -188,17 +205,30 @@ impl Wal {
             poisoned: None,
             stats,
         };
+        if rotate_now {
+            wal.rotate()?;
+        }
         Ok((wal, recovered))
     }
 
     /// Buffers `records` and writes them to the OS in one write, without fsync. Put all groups'
     /// records from one Raft Ready round in one call so one `commit` makes them all durable.
     /// Records are validated first: on [`WalError::InvalidRecord`] nothing is written.
+    ///
+    /// If the batch does not fit in the active segment's remaining preallocated space, the
+    /// segment is fsynced (making earlier appends durable too) and the WAL rotates before the
+    /// batch is written.
     pub fn append(&mut self, records: &[Record]) -> Result<()> {
         self.check_usable()?;
         self.check_order(records)?;
         self.buf.clear();
         record::encode_records(records, &mut self.buf)?;
+        if !self.fits(self.buf.len() as u64) {
+            if self.unsynced {
+                self.sync_active()?;
+            }
+            self.rotate()?;
+        }
         self.write_buf()?;
         for record in records {
             self.active.info_mut().track(record);
@@ -262,12 +292,23 @@ impl Wal {
 
     /// Counters for INFO and metrics.
     pub fn stats(&self) -> WalStats {
-        let sealed_bytes: u64 = self.sealed.iter().map(|s| s.bytes).sum();
+        let all = || self.sealed.iter().chain([self.active.info()]);
         WalStats {
             segments: self.sealed.len() as u64 + 1,
-            disk_bytes: sealed_bytes + self.active.info().bytes,
+            disk_bytes: all().map(|s| s.bytes).sum(),
+            allocated_bytes: all().map(|s| s.allocated).sum(),
             ..self.stats
         }
+    }
+
+    /// Whether a batch of `len` bytes may be written to the active segment without rotating:
+    /// it fits in the preallocated space, or the segment holds nothing but its head (a fresh
+    /// segment would not have more room, so the batch is written and grows the file).
+    fn fits(&self, len: u64) -> bool {
+        let bytes = self.active.info().bytes;
+        len == 0
+            || bytes.saturating_add(len) <= self.opts.segment_bytes
+            || bytes <= self.active_head_bytes
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -302,21 +343,28 @@ impl Wal {
 
     /// Writes the encode buffer to the active segment and marks it unsynced.
     fn write_buf(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.write_active(&buf);
+        if buf.capacity() <= RETAINED_BUFFER_BYTES {
+            self.buf = buf;
+        }
+        result
+    }
+
+    /// Writes `bytes` to the active segment and marks it unsynced.
+    fn write_active(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
             return Ok(());
         }
-        if let Err(err) = self.active.write(&self.buf) {
+        if let Err(err) = self.active.write(bytes) {
             return Err(self.poison(err));
         }
-        self.stats.bytes_written += self.buf.len() as u64;
+        self.stats.bytes_written += bytes.len() as u64;
         self.unsynced = true;
         if let SyncPolicy::IntervalMs(ms) = self.opts.sync {
             let interval = Duration::from_millis(ms);
             self.deadline
                 .get_or_insert_with(|| Instant::now() + interval);
-        }
-        if self.buf.capacity() > RETAINED_BUFFER_BYTES {
-            self.buf = Vec::new();
         }
         Ok(())
     }
@@ -334,17 +382,27 @@ impl Wal {
         }
     }
 
-    /// Seals the (already synced) active segment and starts the next one, whose head restates
-    /// every group's metadata. The new file and its head are made durable before returning.
+    /// Seals the (already synced) active segment and starts the next one, preallocated, whose
+    /// head restates every group's metadata. The new file and its head are made durable before
+    /// returning. Any failure poisons the handle: a half-made next segment may be on disk, and
+    /// writing on to the old one would leave unsynced data in what recovery will treat as an
+    /// older segment, where no torn tail is forgiven.
     fn rotate(&mut self) -> Result<()> {
+        match self.try_rotate() {
+            Ok(()) => Ok(()),
+            Err(err) => Err(self.poison(err)),
+        }
+    }
+
+    fn try_rotate(&mut self) -> Result<()> {
         assert!(
             !self.unsynced,
             "rotation must follow a sync of the old segment"
         );
         let seq = self.active.info().seq + 1;
-        let next = SegmentWriter::create(&self.opts.dir, seq)?;
+        let next = SegmentWriter::create(&self.opts.dir, seq, self.opts.segment_bytes)?;
         segment::sync_dir(&self.opts.dir)?;
-        self.stats.fsyncs += 1;
+        self.stats.fsyncs += 2;
         let sealed = std::mem::replace(&mut self.active, next).into_info();
         tracing::debug!(
             sealed = sealed.seq,
@@ -352,15 +410,15 @@ impl Wal {
             "WAL rotated to a new segment"
         );
         self.sealed.push_back(sealed);
-        self.buf.clear();
         let head: Vec<Record> = self
             .groups
             .iter()
             .flat_map(|(id, g)| g.head_records(*id))
             .collect();
-        record::encode_records(&head, &mut self.buf)?;
-        self.active_head_bytes = self.buf.len() as u64;
-        self.write_buf()?;
+        let mut bytes = Vec::new();
+        record::encode_records(&head, &mut bytes)?;
+        self.active_head_bytes = bytes.len() as u64;
+        self.write_active(&bytes)?;
         if self.unsynced {
             self.sync_active()?;
         }

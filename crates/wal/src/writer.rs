@@ -1,17 +1,28 @@
 //! The active segment: the only file the WAL writes to.
 //!
-//! A [`SegmentWriter`] owns the open file of the newest segment and its bookkeeping. Each call to
-//! [`SegmentWriter::write`] is one `write_all` of an already-encoded batch (one syscall in the
-//! common case); [`SegmentWriter::sync`] is one `fdatasync`. It never decides *when* to sync or
-//! rotate: that is [`crate::Wal`]'s policy.
+//! A [`SegmentWriter`] owns the open file of the newest segment and its bookkeeping. A new
+//! segment is preallocated: [`SegmentWriter::create`] fills it with zeros up to the rotation size
+//! by really writing them (not `set_len` or `fallocate`, which leave holes or unwritten extents
+//! whose first write again needs a journal commit), then `fsync`s it. Records then overwrite
+//! those zeros in place from offset 0, so the `fdatasync` of a commit has no file size or extent
+//! metadata to commit, only data (on ext4 we measured ~6,500 such 4 KiB commits/s against
+//! ~1,900/s when appending to a growing file).
+//!
+//! Each call to [`SegmentWriter::write`] is one `write_all` of an already-encoded batch at the
+//! write position (one syscall in the common case); [`SegmentWriter::sync`] is one `fdatasync`.
+//! It never decides *when* to sync or rotate, nor whether a batch fits: that is
+//! [`crate::Wal`]'s policy. A batch written past the preallocated size grows the file.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, WalError};
 use crate::segment::{self, SegmentInfo};
+
+/// Zeros are written in chunks of this size when preallocating.
+const PREALLOCATE_CHUNK_BYTES: u64 = 1 << 20;
 
 /// The open, newest segment.
 #[derive(Debug)]
@@ -21,42 +32,51 @@ pub(crate) struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Creates (or empties) segment `seq` in `dir`. The caller syncs the directory.
-    pub fn create(dir: &Path, seq: u64) -> Result<Self> {
+    /// Creates (or empties) segment `seq` in `dir`, preallocated to `size` bytes of zeros and
+    /// `fsync`ed (one fsync, which the caller counts), positioned to write at offset 0. The
+    /// caller syncs the directory before writing records to it.
+    pub fn create(dir: &Path, seq: u64, size: u64) -> Result<Self> {
         let path = dir.join(segment::file_name(seq));
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(&path)
             .map_err(|e| WalError::io(&path, e))?;
-        let info = SegmentInfo::new(seq, path);
+        preallocate(&mut file, size).map_err(|e| WalError::io(&path, e))?;
+        let mut info = SegmentInfo::new(seq, path);
+        info.allocated = size;
         Ok(SegmentWriter { file, info })
     }
 
-    /// Reopens a recovered segment to append after its last good record.
+    /// Reopens a recovered segment to write after its last good record, overwriting the zeros
+    /// that follow it (recovery has already zeroed any torn tail).
     pub fn reopen(info: SegmentInfo) -> Result<Self> {
-        let file = OpenOptions::new()
-            .append(true)
+        let mut file = OpenOptions::new()
+            .write(true)
             .open(&info.path)
             .map_err(|e| WalError::io(&info.path, e))?;
         let on_disk = file
             .metadata()
             .map_err(|e| WalError::io(&info.path, e))?
             .len();
-        assert_eq!(
-            on_disk, info.bytes,
-            "recovery must leave the last segment ending at its last good record"
+        assert!(
+            on_disk >= info.bytes && on_disk == info.allocated,
+            "recovery must describe the last segment as it is on disk"
         );
+        file.seek(SeekFrom::Start(info.bytes))
+            .map_err(|e| WalError::io(&info.path, e))?;
         Ok(SegmentWriter { file, info })
     }
 
-    /// Hands `bytes` to the OS. Not durable until [`SegmentWriter::sync`].
+    /// Hands `bytes` to the OS at the write position. Not durable until
+    /// [`SegmentWriter::sync`].
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.file
             .write_all(bytes)
             .map_err(|e| WalError::io(&self.info.path, e))?;
         self.info.bytes += bytes.len() as u64;
+        self.info.allocated = self.info.allocated.max(self.info.bytes);
         Ok(())
     }
 
@@ -83,4 +103,19 @@ impl SegmentWriter {
     pub fn into_info(self) -> SegmentInfo {
         self.info
     }
+}
+
+/// Writes `size` zero bytes to the (empty) `file`, makes them and the file's size durable, and
+/// rewinds to offset 0.
+fn preallocate(file: &mut File, size: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; size.min(PREALLOCATE_CHUNK_BYTES) as usize];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(PREALLOCATE_CHUNK_BYTES);
+        file.write_all(&zeros[..n as usize])?;
+        left -= n;
+    }
+    file.sync_all()?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(())
 }

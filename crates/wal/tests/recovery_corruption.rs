@@ -15,10 +15,11 @@ fn five_records(dir: &std::path::Path) -> (Vec<u64>, u64) {
     let segment = segments(dir)[0].clone();
     let mut offsets = Vec::new();
     for i in 1..=5 {
-        offsets.push(file_len(&segment));
+        offsets.push(wal.stats().disk_bytes);
         write(&mut wal, &[entries(1, i, i, 1)]);
     }
-    (offsets, file_len(&segment))
+    assert_eq!(data_len(&segment), wal.stats().disk_bytes);
+    (offsets, wal.stats().disk_bytes)
 }
 
 #[test]
@@ -31,7 +32,7 @@ fn every_bit_flip_in_a_middle_record_is_corruption_at_that_record() {
             let dir = copy_dir(origin.path());
             let segment = segments(dir.path())[0].clone();
             flip_bit(&segment, offset, bit);
-            match Wal::open(options(dir.path(), 1 << 20)) {
+            match Wal::open(options(dir.path(), SEGMENT_BYTES)) {
                 Err(WalError::Corrupt {
                     file, offset: at, ..
                 }) => {
@@ -39,38 +40,52 @@ fn every_bit_flip_in_a_middle_record_is_corruption_at_that_record() {
                 }
                 other => panic!("flip {offset}:{bit}: expected Corrupt, got {other:?}"),
             }
-            assert_eq!(fs::read(&segment).unwrap().len() as u64, file_len(&segment));
+            assert_eq!(
+                file_len(&segment),
+                SEGMENT_BYTES,
+                "a failed open changes nothing"
+            );
         }
     }
 }
 
 #[test]
 fn damage_in_an_older_segment_is_corruption_even_at_its_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = Wal::open(options(dir.path(), 64)).unwrap();
-    for i in 1..=6 {
-        write(&mut wal, &[entries(1, i, i, 1)]);
-    }
-    drop(wal);
-    let files = segments(dir.path());
-    assert!(files.len() >= 2);
-    let first = &files[0];
-    let len = file_len(first);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(first)
-        .unwrap()
-        .set_len(len - 1)
-        .unwrap();
+    // Zeroing the last byte of the older segment's data (a torn final record followed by zeros),
+    // and, for segments from before preallocation, cutting it off.
+    for compat in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(options(dir.path(), 64)).unwrap();
+        for i in 1..=6 {
+            write(&mut wal, &[entries(1, i, i, 1)]);
+        }
+        drop(wal);
+        let files = segments(dir.path());
+        assert!(files.len() >= 2);
+        let first = &files[0];
+        let len = data_len(first);
+        assert!(len < file_len(first), "preallocated with a zero tail");
+        if compat {
+            unpreallocate(first);
+            fs::OpenOptions::new()
+                .write(true)
+                .open(first)
+                .unwrap()
+                .set_len(len - 1)
+                .unwrap();
+        } else {
+            zero_from(first, len - 1);
+        }
 
-    let err = Wal::open(options(dir.path(), 64)).unwrap_err();
-    assert!(
-        matches!(&err, WalError::Corrupt { file, .. } if file == first),
-        "{err}"
-    );
-    let message = err.to_string();
-    assert!(message.contains("refusing to start"), "{message}");
-    assert!(message.contains(&first.display().to_string()), "{message}");
+        let err = Wal::open(options(dir.path(), 64)).unwrap_err();
+        assert!(
+            matches!(&err, WalError::Corrupt { file, .. } if file == first),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("refusing to start"), "{message}");
+        assert!(message.contains(&first.display().to_string()), "{message}");
+    }
 }
 
 #[test]
@@ -121,14 +136,17 @@ fn entries_that_skip_indexes_are_a_gap() {
     drop(wal);
     // The Restore frame: 9 header bytes and a payload of three one-byte varints.
     let restore_len = 9 + 3;
-    let tail = fs::read(&segments(other.path())[0]).unwrap()[restore_len..].to_vec();
+    let other_segment = &segments(other.path())[0];
+    let tail =
+        fs::read(other_segment).unwrap()[restore_len..data_len(other_segment) as usize].to_vec();
     let segment = segments(dir.path())[0].clone();
-    let gap_at = file_len(&segment);
+    let gap_at = data_len(&segment) as usize;
     let mut bytes = fs::read(&segment).unwrap();
-    bytes.extend_from_slice(&tail);
+    bytes[gap_at..gap_at + tail.len()].copy_from_slice(&tail);
     fs::write(&segment, bytes).unwrap();
+    let gap_at = gap_at as u64;
 
-    let err = Wal::open(options(dir.path(), 1 << 20)).unwrap_err();
+    let err = Wal::open(options(dir.path(), SEGMENT_BYTES)).unwrap_err();
     match err {
         WalError::Gap {
             file,
@@ -165,6 +183,6 @@ proptest! {
         let at = splice.index(bytes.len() + 1);
         bytes.splice(at..at, garbage);
         fs::write(&segment, &bytes).unwrap();
-        let _ = Wal::open(options(dir.path(), 1 << 20));
+        let _ = Wal::open(options(dir.path(), SEGMENT_BYTES));
     }
 }

@@ -48,10 +48,17 @@ fn compaction_deletes_old_segments_and_recovery_yields_what_is_retained() {
     let after = wal.stats().segments;
     assert!(after < before, "{after} < {before}");
     assert_eq!(segments(dir.path()).len() as u64, after);
+    let files = segments(dir.path());
+    let stats = wal.stats();
     assert_eq!(
-        wal.stats().disk_bytes,
-        segments(dir.path()).iter().map(|p| file_len(p)).sum()
+        stats.allocated_bytes,
+        files.iter().map(|p| file_len(p)).sum::<u64>()
     );
+    assert_eq!(
+        stats.disk_bytes,
+        files.iter().map(|p| data_len(p)).sum::<u64>()
+    );
+    assert!(files.iter().all(|p| file_len(p) == SMALL_SEGMENT_BYTES));
     drop(wal);
 
     let (_, recovered) = Wal::open(options(dir.path(), SMALL_SEGMENT_BYTES)).unwrap();

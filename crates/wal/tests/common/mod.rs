@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 
 use tinkerdb_wal::{GroupLog, HardState, LogEntry, Record, Recovered, SyncPolicy, Wal, WalOptions};
 
-/// Options for a WAL in `dir` with the given rotation size.
+/// Segment size of [`open`]: small, because every segment is preallocated (written with zeros)
+/// and tests copy and rewrite whole segment files.
+pub const SEGMENT_BYTES: u64 = 64 << 10;
+
+/// Options for a WAL in `dir` with the given segment size.
 pub fn options(dir: &Path, segment_bytes: u64) -> WalOptions {
     WalOptions {
         dir: dir.to_path_buf(),
@@ -15,9 +19,9 @@ pub fn options(dir: &Path, segment_bytes: u64) -> WalOptions {
     }
 }
 
-/// Opens with default options, panicking on error (tests only).
+/// Opens with [`SEGMENT_BYTES`] segments, panicking on error (tests only).
 pub fn open(dir: &Path) -> (Wal, Recovered) {
-    Wal::open(WalOptions::new(dir)).expect("open WAL")
+    Wal::open(options(dir, SEGMENT_BYTES)).expect("open WAL")
 }
 
 /// A recognisable entry: data is derived from group, index and term.
@@ -73,6 +77,38 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
 
 pub fn file_len(path: &Path) -> u64 {
     fs::metadata(path).expect("metadata").len()
+}
+
+/// Length of a segment's data: the file length minus its zero tail (the preallocated space).
+/// Test records never end in a zero byte, so this is where the last record ends.
+pub fn data_len(path: &Path) -> u64 {
+    let bytes = fs::read(path).expect("read");
+    (bytes.len() - bytes.iter().rev().take_while(|b| **b == 0).count()) as u64
+}
+
+/// What a crash leaves of a preallocated segment whose writes from `offset` on never landed:
+/// zeros from `offset` to the end of the file (which keeps its length).
+pub fn zero_from(path: &Path, offset: u64) {
+    let mut bytes = fs::read(path).expect("read");
+    bytes[offset as usize..].fill(0);
+    fs::write(path, bytes).expect("write");
+}
+
+/// Rewrites a segment as the version before preallocation wrote it: the file ends at its data.
+pub fn unpreallocate(path: &Path) {
+    let len = data_len(path);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len))
+        .expect("truncate");
+}
+
+/// Whether bytes `from..` of `path` are all zero.
+pub fn zeros_from(path: &Path, from: u64) -> bool {
+    fs::read(path).expect("read")[from as usize..]
+        .iter()
+        .all(|b| *b == 0)
 }
 
 /// Copies every file of `from` into a fresh temporary directory.
