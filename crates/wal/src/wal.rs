@@ -207,6 +207,8 @@ impl Wal {
         };
         if rotate_now {
             wal.rotate()?;
+        } else if !wal.sealed.is_empty() {
+            wal.restate_metadata()?;
         }
         Ok((wal, recovered))
     }
@@ -423,6 +425,27 @@ impl Wal {
             self.sync_active()?;
         }
         Ok(())
+    }
+
+    /// Writes every group's latest metadata into the active segment and syncs it. Needed at
+    /// open: a crash right after a rotation can leave the active segment without its head, and
+    /// once compaction deletes the older segments their metadata would be gone.
+    fn restate_metadata(&mut self) -> Result<()> {
+        let head: Vec<Record> = self
+            .groups
+            .iter()
+            .flat_map(|(id, g)| g.head_records(*id))
+            .collect();
+        if head.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        record::encode_records(&head, &mut bytes)?;
+        if !self.fits(bytes.len() as u64) {
+            return self.rotate();
+        }
+        self.write_active(&bytes)?;
+        self.sync_active()
     }
 
     /// Deletes sealed segments oldest first while every entry they hold is compacted away.
