@@ -37,6 +37,9 @@ pub enum NodeError {
     /// Storage or Raft failed to start or failed while running.
     #[error(transparent)]
     Shard(#[from] ShardError),
+    /// The configuration asks for something this version cannot do yet.
+    #[error("{0}")]
+    Unsupported(String),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
@@ -53,6 +56,17 @@ pub fn run(config: Config) -> Result<(), NodeError> {
 }
 
 async fn run_async(config: Config) -> Result<(), NodeError> {
+    let members = config
+        .parse_initial_cluster()
+        .map_err(|e| NodeError::Unsupported(e.to_string()))?;
+    if members.len() > 1 || config.join.is_some() {
+        // Refuse loudly rather than start a node that could never elect a leader.
+        return Err(NodeError::Unsupported(
+            "multi-node clusters (--initial-cluster with several members, --join) need the peer \
+             transport, which is not implemented yet; run a single node for now"
+                .to_string(),
+        ));
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
         path: config.data_dir.clone(),
         source,

@@ -175,7 +175,7 @@ impl User {
             return true;
         }
         let digest = hash_password(password);
-        self.passwords.iter().any(|p| *p == digest)
+        self.passwords.contains(&digest)
     }
 
     /// Applies `ACL SETUSER` rules in order, as Redis does.

@@ -554,9 +554,9 @@ fn config_set(session: &Session, pairs: &[Bytes]) -> Frame {
             "maxclients" => match value.parse::<usize>() {
                 Ok(n) if n > 0 => session.ctx().max_clients.store(n, Ordering::Relaxed),
                 _ => {
-                    return Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer"
-                    ))
+                    return Frame::error(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer",
+                    )
                 }
             },
             // Accepted so tools that set them keep working; TinkerDB persists through its WAL
