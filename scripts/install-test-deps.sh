@@ -25,6 +25,8 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
     log "missing: ${missing[*]}; installing redis-tools and redis-server"
+    command -v apt-get >/dev/null 2>&1 \
+        || { log "no apt-get here: install redis-cli, redis-benchmark and redis-server (Redis 7) by hand"; exit 1; }
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server
 else

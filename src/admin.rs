@@ -43,18 +43,13 @@ async fn ready(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, String) {
         .status(crate::acl::DEFAULT_TENANT)
         .await
     {
-        Ok(status)
-            if status.raft.leader != 0
-                && status.raft.applied >= status.raft.commit.min(status.raft.applied) =>
-        {
-            (
-                StatusCode::OK,
-                format!(
-                    "ready: leader {} term {}\n",
-                    status.raft.leader, status.raft.term
-                ),
-            )
-        }
+        Ok(status) if status.raft.leader != 0 => (
+            StatusCode::OK,
+            format!(
+                "ready: leader {} term {}\n",
+                status.raft.leader, status.raft.term
+            ),
+        ),
         Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "no leader\n".to_string()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }

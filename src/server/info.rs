@@ -21,7 +21,6 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "persistence",
     "stats",
     "replication",
-    "cpu",
     "keyspace",
     "raft",
 ];
@@ -67,14 +66,8 @@ pub async fn render(session: &Session, args: &[Bytes]) -> Frame {
 
 fn write_section(out: &mut String, section: &str, session: &Session, status: &NodeStatus) {
     let ctx = session.ctx();
-    let title = match section {
-        "cpu" => "CPU".to_string(),
-        other => {
-            let mut t = other.to_string();
-            t[..1].make_ascii_uppercase();
-            t
-        }
-    };
+    let mut title = section.to_string();
+    title[..1].make_ascii_uppercase();
     let _ = write!(out, "# {title}\r\n");
     let mut field = |name: &str, value: &dyn std::fmt::Display| {
         let _ = write!(out, "{name}:{value}\r\n");
@@ -178,7 +171,6 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
                 "rejected_connections",
                 &s.rejected_connections.load(Ordering::Relaxed),
             );
-            field("expired_keys", &0);
             field("evicted_keys", &0);
         }
         "replication" => {
@@ -190,10 +182,6 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
             );
             field("master_repl_offset", &status.raft.applied);
             field("raft_leader_id", &status.raft.leader);
-        }
-        "cpu" => {
-            field("used_cpu_sys", &"0.000000");
-            field("used_cpu_user", &"0.000000");
         }
         "keyspace" => {
             for (db, keys, expires) in &status.tenant_dbs {

@@ -51,6 +51,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Spawns per start when the server reports a port already in use.
 const START_ATTEMPTS_MAX: u32 = 3;
+/// `TINKERDB_*` variables passed on to nodes, so a developer can turn up their logging.
+const KEPT_ENV: [&str; 2] = ["TINKERDB_LOG_LEVEL", "TINKERDB_LOG_FORMAT"];
 /// How much of the end of the node's log a failure prints.
 const LOG_TAIL_BYTES: u64 = 16 * 1024;
 
@@ -364,6 +366,14 @@ impl Node {
         writeln!(log, "==== harness: start #{} {cmd:?} ====", self.spawns)
             .expect("write the node log");
         let stdout = log.try_clone().expect("clone the node log handle");
+        // The test decides the node's settings: drop `TINKERDB_*` variables from the caller's
+        // environment (a stray TINKERDB_CONFIG would change every test), except the log knobs.
+        for (name, _) in std::env::vars_os() {
+            let name_text = name.to_string_lossy();
+            if name_text.starts_with("TINKERDB_") && !KEPT_ENV.contains(&name_text.as_ref()) {
+                cmd.env_remove(&name);
+            }
+        }
         cmd.env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -583,7 +593,10 @@ pub fn require_tool(program: &str) -> bool {
             "{program} is not installed but CI={ci}: scripts/install-test-deps.sh must run first"
         );
     }
-    eprintln!(
+    // Straight to the process's stderr: the test harness captures eprintln! of passing tests,
+    // and a skip must be seen.
+    let _ = writeln!(
+        io::stderr(),
         "SKIPPED: {program} is not installed, so this test did not run. \
          Install it with scripts/install-test-deps.sh."
     );
