@@ -21,7 +21,7 @@ use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
 use tracing::{error, info};
 
-use super::entry::{DbCommand, Payload, ProposalTag};
+use super::entry::{new_boot_id, DbCommand, Payload, ProposalTag};
 use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
 use super::state_machine::{SharedUsers, StateMachine};
 use super::storage::LogStore;
@@ -132,6 +132,7 @@ pub struct Shard {
     inflight_reads: HashMap<u64, Vec<(u64, ReadOp)>>,
     confirmed_reads: Vec<(u64, Vec<(u64, ReadOp)>)>,
     next_read_round: u64,
+    boot: u64,
 }
 
 impl Shard {
@@ -206,6 +207,7 @@ impl Shard {
             inflight_reads: HashMap::new(),
             confirmed_reads: Vec::new(),
             next_read_round: 1,
+            boot: new_boot_id(),
         })
     }
 
@@ -255,6 +257,7 @@ impl Shard {
         payload.set_now(self.last_proposed_ms);
         let tag = ProposalTag {
             node: self.config.node_id,
+            boot: self.boot,
             token,
         };
         self.raw
@@ -430,7 +433,8 @@ impl Shard {
     }
 
     fn apply_normal(&mut self, entry: &Entry, effects: &mut Effects) {
-        let tag = ProposalTag::decode(&entry.context).filter(|t| t.node == self.config.node_id);
+        let tag = ProposalTag::decode(&entry.context)
+            .filter(|t| t.node == self.config.node_id && t.boot == self.boot);
         let result = match Payload::decode(&entry.data) {
             Ok(payload) => Ok(self.sm.apply(entry.index, &payload)),
             Err(e) => {

@@ -68,6 +68,20 @@ pub enum Payload {
     },
 }
 
+/// A random id for this run of the process, so replies are never matched to tokens handed out
+/// by an earlier run.
+pub fn new_boot_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
 /// Errors decoding an entry: only possible with a damaged or foreign log.
 #[derive(Debug, thiserror::Error)]
 #[error("log entry does not decode: {0}")]
@@ -95,12 +109,16 @@ impl Payload {
     }
 }
 
-/// The proposal context: which node proposed the entry, and the token its waiting client has.
-/// Only the proposing node replies; other replicas apply silently.
+/// The proposal context: which node (and which run of its process) proposed the entry, and the
+/// token its waiting client has. Only that process replies; other replicas, and the same node
+/// replaying its log after a restart, apply silently. Without the boot id, a restarted node
+/// replaying old entries would hand their replies to new clients holding the same token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProposalTag {
     /// The proposing node.
     pub node: u64,
+    /// A random id of the proposing process's current run.
+    pub boot: u64,
     /// The proposer's token for the waiting client.
     pub token: u64,
 }
@@ -108,8 +126,9 @@ pub struct ProposalTag {
 impl ProposalTag {
     /// Encodes the tag as the entry's context bytes.
     pub fn encode(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16);
+        let mut out = Vec::with_capacity(24);
         out.extend_from_slice(&self.node.to_le_bytes());
+        out.extend_from_slice(&self.boot.to_le_bytes());
         out.extend_from_slice(&self.token.to_le_bytes());
         out
     }
@@ -117,8 +136,9 @@ impl ProposalTag {
     /// Decodes an entry's context; `None` for entries without one (e.g. leader no-ops).
     pub fn decode(context: &[u8]) -> Option<ProposalTag> {
         let node = u64::from_le_bytes(context.get(0..8)?.try_into().ok()?);
-        let token = u64::from_le_bytes(context.get(8..16)?.try_into().ok()?);
-        Some(ProposalTag { node, token })
+        let boot = u64::from_le_bytes(context.get(8..16)?.try_into().ok()?);
+        let token = u64::from_le_bytes(context.get(16..24)?.try_into().ok()?);
+        Some(ProposalTag { node, boot, token })
     }
 }
 
@@ -128,7 +148,11 @@ mod tests {
 
     #[test]
     fn tags_round_trip_and_short_contexts_are_none() {
-        let tag = ProposalTag { node: 3, token: 99 };
+        let tag = ProposalTag {
+            node: 3,
+            boot: 7,
+            token: 99,
+        };
         assert_eq!(ProposalTag::decode(&tag.encode()), Some(tag));
         assert_eq!(ProposalTag::decode(b"short"), None);
     }
