@@ -6,12 +6,16 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::router::Router;
 use crate::server::ServerContext;
 use crate::shard::{self, ShardError};
+
+/// The longest start-up waits for the log replay before it serves clients anyway (requests
+/// then wait for the shard as usual).
+const CATCH_UP_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why a node could not run.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +84,11 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
     let peer_listener = bind("peers", config.peer_listen).await?;
     let admin_listener = bind("admin API", config.admin_listen).await?;
     let (shard, mut shard_exit) = shard::start(&config)?;
+    // Clients connecting meanwhile wait in the listen backlog: nobody should see the state
+    // (or the users) of a half-replayed log.
+    if !shard.wait_caught_up(CATCH_UP_MAX_WAIT).await? {
+        warn!("the data shard has not caught up after {CATCH_UP_MAX_WAIT:?}; serving anyway");
+    }
     info!(
         node = config.node_id,
         resp = %config.listen,

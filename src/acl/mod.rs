@@ -9,8 +9,9 @@
 //! Passwords are only ever held as SHA-256 digests (as Redis's ACL does); the log and snapshots
 //! carry digests, never plain text.
 //!
-//! With no users anywhere, the `default` user has full access to the `default` tenant without a
-//! password, exactly like a fresh Redis.
+//! Unless the config file defines users, the `default` user has full access to the `default`
+//! tenant without a password, exactly like a fresh Redis, until `ACL SETUSER default ...`
+//! redefines it (e.g. gives it a password or turns it off).
 
 mod rules;
 
@@ -304,7 +305,9 @@ impl Directory {
         if let Some(user) = self.config_users.get(name) {
             return Some(user.clone());
         }
-        if name == DEFAULT_USER && self.config_users.is_empty() && table.users.is_empty() {
+        if name == DEFAULT_USER && self.config_users.is_empty() {
+            // As in Redis, `default` exists until it is redefined (`ACL SETUSER default ...`),
+            // except that defining users in the config file means the operator wants logins.
             return Some(User::implicit_default());
         }
         None
@@ -328,7 +331,7 @@ impl Directory {
         for user in table.iter() {
             users.insert(user.name.clone(), user.clone());
         }
-        if users.is_empty() {
+        if self.config_users.is_empty() && !users.contains_key(DEFAULT_USER) {
             users.insert(DEFAULT_USER.to_string(), User::implicit_default());
         }
         users.into_values().collect()

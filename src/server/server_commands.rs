@@ -609,7 +609,13 @@ async fn acl_command(session: &mut Session, args: &[Bytes]) -> Frame {
                 Ok(rules) => rules,
                 Err(e) => return Frame::error(e),
             };
-            let base = session.ctx().directory.config_user(&name).cloned();
+            // Start from the user as it stands now (config file or implicit `default`), so that
+            // `ACL SETUSER default >pw` keeps `default` enabled, as in Redis.
+            let base = {
+                let table = primary.users().read();
+                let table = table.unwrap_or_else(|p| p.into_inner());
+                session.ctx().directory.lookup(&table, &name)
+            };
             propose_one(session, Payload::SetUser { name, rules, base }).await
         }
         ("deluser", n) if n >= 3 => {

@@ -115,6 +115,9 @@ pub struct RaftStatus {
     pub voters: Vec<u64>,
     /// The newest snapshot.
     pub snapshot: Option<SnapshotInfo>,
+    /// A leader is known and this node has applied everything known committed (a leader: also
+    /// committed in its own term, so its log's tail from before a restart is applied too).
+    pub caught_up: bool,
 }
 
 /// One Raft group and its state machine.
@@ -397,6 +400,9 @@ impl Shard {
             log_bytes: store.entry_bytes(),
             voters: store.conf_state().voters.clone(),
             snapshot: self.last_snapshot.clone(),
+            caught_up: raft.leader_id != 0
+                && self.applied >= raft.raft_log.committed
+                && (!self.is_leader() || raft.commit_to_current_term()),
         }
     }
 

@@ -32,6 +32,9 @@ pub const DATA_GROUP: u64 = 1;
 /// Most requests taken from the channel in one round (bounds a round's latency).
 const MAX_REQUESTS_PER_ROUND: usize = 1024;
 
+/// How often start-up checks whether the shard has caught up.
+const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+
 /// Most Ready iterations per round; more work waits for the next round.
 const MAX_READY_ITERATIONS: usize = 16;
 
@@ -158,6 +161,27 @@ impl ShardHandle {
     pub async fn status(&self, tenant: &str) -> Result<NodeStatus, ShardError> {
         let tenant = tenant.to_string();
         self.call(|reply| Request::Status { tenant, reply }).await
+    }
+
+    /// Waits until the shard has a leader and has applied its whole committed log (after a
+    /// restart: replayed the WAL), so the first clients see recovered state and users.
+    /// Gives up after `max_wait` and reports whether it got there.
+    pub async fn wait_caught_up(&self, max_wait: Duration) -> Result<bool, ShardError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            if self
+                .status(crate::acl::DEFAULT_TENANT)
+                .await?
+                .raft
+                .caught_up
+            {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(CATCH_UP_POLL).await;
+        }
     }
 
     /// Stops the loop after fsyncing the WAL; returns when it has stopped.
