@@ -296,3 +296,135 @@ impl<W: Write> Write for CrcWriter<W> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::entry::Payload;
+    use bytes::Bytes;
+    use tinkerdb_kv::Command;
+
+    fn state_with_keys(n: u64) -> StateMachine {
+        let mut sm = StateMachine::default();
+        for i in 1..=n {
+            let args = [
+                Bytes::from("SET"),
+                Bytes::from(format!("k{i}")),
+                Bytes::from(format!("v{i}")),
+            ];
+            let cmd: Command = tinkerdb_kv::parse(&args)
+                .expect("parse")
+                .expect("data command");
+            let payload = Payload::Batch {
+                tenant: "default".into(),
+                now_ms: 1,
+                ops: vec![(0, cmd)],
+            };
+            sm.apply(i, &payload);
+        }
+        sm
+    }
+
+    fn voters() -> ConfState {
+        ConfState {
+            voters: vec![1],
+            ..Default::default()
+        }
+    }
+
+    fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<_> = fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn save_then_load_gives_the_same_state_and_point() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SnapshotStore::open(dir.path()).expect("open");
+        let sm = state_with_keys(50);
+        let saved = store.save(&sm, 50, 3, &voters()).expect("save");
+        let mut loaded = StateMachine::default();
+        let info = store
+            .load_newest(&mut loaded)
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(
+            (info.index, info.term, info.conf_state.clone()),
+            (50, 3, voters())
+        );
+        assert_eq!(info.bytes, saved.bytes);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        sm.write_snapshot(&mut a).expect("write");
+        loaded.write_snapshot(&mut b).expect("write");
+        assert_eq!(a, b, "the loaded state is byte-identical");
+    }
+
+    #[test]
+    fn keeps_two_snapshots_and_removes_leftover_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(
+            dir.path()
+                .join("00000000000000000001-00000000000000000001.snap.tmp"),
+            b"half",
+        )
+        .expect("write");
+        let store = SnapshotStore::open(dir.path()).expect("open");
+        assert!(
+            snapshot_files(dir.path()).is_empty(),
+            "temp file removed at open"
+        );
+        let sm = state_with_keys(5);
+        for index in [10, 20, 30] {
+            store.save(&sm, index, 1, &voters()).expect("save");
+        }
+        let names: Vec<_> = snapshot_files(dir.path())
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "00000000000000000020-00000000000000000001.snap",
+                "00000000000000000030-00000000000000000001.snap"
+            ]
+        );
+    }
+
+    #[test]
+    fn any_flipped_bit_or_truncation_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SnapshotStore::open(dir.path()).expect("open");
+        store
+            .save(&state_with_keys(3), 3, 1, &voters())
+            .expect("save");
+        let path = snapshot_files(dir.path()).pop().expect("file");
+        let good = fs::read(&path).expect("read");
+        for offset in (0..good.len()).step_by(7) {
+            let mut bad = good.clone();
+            bad[offset] ^= 0x10;
+            fs::write(&path, &bad).expect("write");
+            let err = store
+                .load_newest(&mut StateMachine::default())
+                .expect_err("a flipped bit must be detected");
+            assert!(
+                matches!(err, SnapshotError::Corrupt { .. }),
+                "offset {offset}: {err}"
+            );
+            fs::write(&path, &good[..offset]).expect("write");
+            assert!(
+                store.load_newest(&mut StateMachine::default()).is_err(),
+                "truncation at {offset} must be detected"
+            );
+        }
+    }
+}
