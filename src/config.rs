@@ -167,7 +167,7 @@ impl Default for Config {
             max_inline_len: 64 << 10,
             max_pending_requests: 4096,
             tick_ms: 100,
-            election_ticks: 10,
+            election_ticks: 5,
             heartbeat_ticks: 1,
             expire_batch: 200,
             expire_interval_ms: 100,

@@ -29,3 +29,4 @@ pub mod node;
 pub mod router;
 pub mod server;
 pub mod shard;
+pub mod transport;

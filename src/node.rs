@@ -12,10 +12,14 @@ use crate::config::Config;
 use crate::router::Router;
 use crate::server::ServerContext;
 use crate::shard::{self, ShardError};
+use crate::transport;
 
 /// The longest start-up waits for the log replay before it serves clients anyway (requests
 /// then wait for the shard as usual).
 const CATCH_UP_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The same for a member of a multi-node cluster, whose peers may not be up yet.
+const CLUSTER_CATCH_UP_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Why a node could not run.
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +67,10 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
     let members = config
         .parse_initial_cluster()
         .map_err(|e| NodeError::Unsupported(e.to_string()))?;
-    if members.len() > 1 || config.join.is_some() {
-        // Refuse loudly rather than start a node that could never elect a leader.
+    if config.join.is_some() {
+        // Refuse loudly rather than start a node that could never join.
         return Err(NodeError::Unsupported(
-            "multi-node clusters (--initial-cluster with several members, --join) need the peer \
-             transport, which is not implemented yet; run a single node for now"
+            "--join is not implemented yet: start every member with the same --initial-cluster"
                 .to_string(),
         ));
     }
@@ -83,11 +86,24 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
     let client_listener = bind("RESP clients", config.listen).await?;
     let peer_listener = bind("peers", config.peer_listen).await?;
     let admin_listener = bind("admin API", config.admin_listen).await?;
-    let (shard, mut shard_exit) = shard::start(&config)?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let identity = transport::Identity {
+        cluster_id: transport::cluster_id(&members),
+        node_id: config.node_id,
+    };
+    let (peers, inbox) = transport::start(identity, peer_listener, &members, shutdown_rx.clone());
+    let (shard, mut shard_exit) = shard::start(&config, peers, inbox)?;
     // Clients connecting meanwhile wait in the listen backlog: nobody should see the state
     // (or the users) of a half-replayed log.
-    if !shard.wait_caught_up(CATCH_UP_MAX_WAIT).await? {
-        warn!("the data shard has not caught up after {CATCH_UP_MAX_WAIT:?}; serving anyway");
+    // A lone voter catches up by itself; a cluster member may wait for its peers to start, so
+    // it waits only briefly (requests get a retryable error until a leader is known).
+    let max_wait = if members.len() == 1 {
+        CATCH_UP_MAX_WAIT
+    } else {
+        CLUSTER_CATCH_UP_MAX_WAIT
+    };
+    if !shard.wait_caught_up(max_wait).await? {
+        warn!("the data shard has not caught up after {max_wait:?}; serving anyway");
     }
     info!(
         node = config.node_id,
@@ -98,7 +114,6 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
         "TinkerDB node started"
     );
     let ctx = Arc::new(ServerContext::new(config, Router::single(shard.clone())));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let resp = tokio::spawn(crate::server::serve(
         client_listener,
         Arc::clone(&ctx),
@@ -109,9 +124,6 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
         Arc::clone(&ctx),
         shutdown_rx,
     ));
-    // The peer port is bound so the address is reserved and reachable; the Raft transport
-    // that reads from it comes with the replicated-cluster work.
-    let _peer_listener = peer_listener;
     let outcome = tokio::select! {
         _ = stop_signal() => {
             info!("stop signal received; shutting down");

@@ -10,11 +10,14 @@
 //!
 //! Invariants (asserted): the applied index only grows, and never passes the commit index.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use protobuf::Message as _;
-use raft::prelude::{ConfState, Entry, EntryType, Ready};
+use raft::prelude::{
+    ConfChange, ConfChangeSingle, ConfChangeV2, ConfState, Entry, EntryType, Message, Ready,
+    Snapshot,
+};
 use raft::{RawNode, StateRole};
 use tinkerdb_kv::ReadCtx;
 use tinkerdb_resp::Frame;
@@ -64,6 +67,8 @@ pub struct Effects {
     pub done: Vec<Done>,
     /// `(group, index, term)`: a snapshot now covers the log up to `index`.
     pub compactions: Vec<(u64, u64, u64)>,
+    /// raft-rs messages to send to peers.
+    pub messages: Vec<Message>,
 }
 
 /// Settings of one shard.
@@ -87,6 +92,25 @@ pub struct ShardConfig {
 
 /// Most reads attached to one ReadIndex round; more wait for the next round.
 const MAX_READS_PER_ROUND: usize = 4096;
+
+/// Ticks after which an unanswered ReadIndex round is asked again (the leader drops requests
+/// it cannot serve yet, and messages can be lost).
+const READ_RETRY_TICKS: u32 = 3;
+
+/// One peer's replication progress, as the leader sees it.
+#[derive(Debug, Clone)]
+pub struct PeerProgress {
+    /// The peer's node id.
+    pub id: u64,
+    /// Highest index known to be replicated on it.
+    pub matched: u64,
+    /// Next index to send.
+    pub next: u64,
+    /// probe / replicate / snapshot.
+    pub state: String,
+    /// Whether it is a voter (else a learner).
+    pub voter: bool,
+}
 
 /// Raft role and progress, for INFO and the admin API.
 #[derive(Debug, Clone)]
@@ -113,6 +137,10 @@ pub struct RaftStatus {
     pub log_bytes: u64,
     /// Voters.
     pub voters: Vec<u64>,
+    /// Learners.
+    pub learners: Vec<u64>,
+    /// Each peer's progress (leader only; empty on followers).
+    pub progress: Vec<PeerProgress>,
     /// The newest snapshot.
     pub snapshot: Option<SnapshotInfo>,
     /// A leader is known and this node has applied everything known committed (a leader: also
@@ -132,7 +160,8 @@ pub struct Shard {
     last_proposed_ms: u64,
     random: u64,
     queued_reads: Vec<(u64, ReadOp)>,
-    inflight_reads: HashMap<u64, Vec<(u64, ReadOp)>>,
+    inflight_reads: HashMap<u64, (u32, Vec<(u64, ReadOp)>)>,
+    proposed: BTreeMap<u64, u64>,
     confirmed_reads: Vec<(u64, Vec<(u64, ReadOp)>)>,
     next_read_round: u64,
     boot: u64,
@@ -208,6 +237,7 @@ impl Shard {
             random: 0x9e37_79b9_7f4a_7c15,
             queued_reads: Vec::new(),
             inflight_reads: HashMap::new(),
+            proposed: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             next_read_round: 1,
             boot: new_boot_id(),
@@ -219,9 +249,69 @@ impl Shard {
         self.now_ms = now_ms;
     }
 
-    /// Advances Raft's logical clock by one tick.
+    /// Advances Raft's logical clock by one tick, and asks again for ReadIndex rounds that
+    /// went unanswered.
     pub fn tick(&mut self) {
         self.raw.tick();
+        let mut retry = Vec::new();
+        for (round, (age, _)) in self.inflight_reads.iter_mut() {
+            *age += 1;
+            if *age >= READ_RETRY_TICKS {
+                *age = 0;
+                retry.push(*round);
+            }
+        }
+        for round in retry {
+            self.raw.read_index(round.to_le_bytes().to_vec());
+        }
+    }
+
+    /// Feeds a message from a peer into raft-rs.
+    pub fn step(&mut self, msg: Message) {
+        if let Err(e) = self.raw.step(msg) {
+            tracing::debug!(error = %e, "raft ignored a peer message");
+        }
+    }
+
+    /// Tells raft-rs whether a snapshot message reached the transport.
+    pub fn report_snapshot(&mut self, to: u64, sent: bool) {
+        let status = if sent {
+            raft::SnapshotStatus::Finish
+        } else {
+            raft::SnapshotStatus::Failure
+        };
+        self.raw.report_snapshot(to, status);
+    }
+
+    /// Tells raft-rs a peer could not be reached, so it probes instead of streaming.
+    pub fn report_unreachable(&mut self, to: u64) {
+        self.raw.report_unreachable(to);
+    }
+
+    /// The known leader (0: none).
+    pub fn leader(&self) -> u64 {
+        self.raw.raft.leader_id
+    }
+
+    /// If raft-rs asked for a snapshot to send, writes one of the applied state and offers it.
+    pub fn prepare_wanted_snapshot(&mut self, effects: &mut Effects) -> Result<(), ShardError> {
+        if !self.raw.store().take_snapshot_wanted() {
+            return Ok(());
+        }
+        let info = self.snapshot_now(effects)?;
+        let data = self.snapshots.newest_bytes()?.ok_or_else(|| {
+            ShardError::Fatal("snapshot vanished right after it was written".into())
+        })?;
+        let mut snapshot = Snapshot {
+            data: data.into(),
+            ..Default::default()
+        };
+        let meta = snapshot.mut_metadata();
+        meta.index = info.index;
+        meta.term = info.term;
+        meta.set_conf_state(info.conf_state.clone());
+        self.raw.mut_store().set_prepared_snapshot(snapshot);
+        Ok(())
     }
 
     /// Whether this node leads the group (only the leader accepts proposals and reads).
@@ -265,16 +355,19 @@ impl Shard {
         };
         self.raw
             .propose(tag.encode(), payload.encode())
-            .map_err(|e| ShardError::Retry(format!("proposal dropped: {e}")))
+            .map_err(|e| ShardError::Retry(format!("proposal dropped: {e}")))?;
+        self.proposed
+            .insert(self.raw.raft.raft_log.last_index(), token);
+        Ok(())
     }
 
     /// Queues a linearizable read; it runs once a ReadIndex round confirms leadership and the
     /// state machine has applied up to the read index.
     pub fn read(&mut self, op: ReadOp, token: u64) -> Result<(), ShardError> {
-        if !self.is_leader() {
-            return Err(ShardError::NotLeader {
-                leader: self.raw.raft.leader_id,
-            });
+        if self.raw.raft.leader_id == 0 {
+            // Followers read too (raft-rs forwards the ReadIndex to the leader), but only once
+            // a leader is known.
+            return Err(ShardError::NotLeader { leader: 0 });
         }
         self.queued_reads.push((token, op));
         Ok(())
@@ -282,7 +375,9 @@ impl Shard {
 
     /// Starts one ReadIndex round for all queued reads (batching: one round serves them all).
     pub fn flush_reads(&mut self) {
-        if self.queued_reads.is_empty() || !self.raw.raft.commit_to_current_term() {
+        if self.queued_reads.is_empty()
+            || (self.is_leader() && !self.raw.raft.commit_to_current_term())
+        {
             // A new leader must commit an entry of its own term before it can serve reads;
             // raft-rs would drop the request, so the reads wait here.
             return;
@@ -291,7 +386,7 @@ impl Shard {
         let batch: Vec<_> = self.queued_reads.drain(..take).collect();
         let round = self.next_read_round;
         self.next_read_round += 1;
-        self.inflight_reads.insert(round, batch);
+        self.inflight_reads.insert(round, (0, batch));
         self.raw.read_index(round.to_le_bytes().to_vec());
     }
 
@@ -303,8 +398,15 @@ impl Shard {
             return None;
         }
         let mut rd = self.raw.ready();
-        // Single-node groups have no peers; sending messages arrives with the peer transport.
-        debug_assert!(rd.messages().is_empty(), "messages without a transport");
+        // A leader may send these before its own entries are durable (Raft allows it).
+        effects.messages.extend(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let snapshot = rd.snapshot().clone();
+            if let Err(e) = self.install_snapshot(&snapshot, effects) {
+                // The leader will send it again; the old state stays as it was.
+                error!(error = %e, "could not install the leader's snapshot");
+            }
+        }
         for rs in rd.take_read_states() {
             self.confirm_reads(&rs.request_ctx, rs.index);
         }
@@ -332,12 +434,14 @@ impl Shard {
 
     /// Second half of a Ready, after its records are durable: advances raft-rs, applies what
     /// became committed, serves reads that can now run, and snapshots if the log is long.
-    pub fn finish_ready(&mut self, rd: Ready, effects: &mut Effects) {
+    pub fn finish_ready(&mut self, mut rd: Ready, effects: &mut Effects) {
+        // Votes and append responses promise what is now durable: only now may they go out.
+        effects.messages.extend(rd.take_persisted_messages());
         let mut light = self.raw.advance(rd);
         if let Some(commit) = light.commit_index() {
             self.raw.mut_store().set_commit(commit);
         }
-        debug_assert!(light.messages().is_empty(), "messages without a transport");
+        effects.messages.extend(light.take_messages());
         let committed = light.take_committed_entries();
         self.apply_entries(committed, effects);
         self.raw.advance_apply_to(self.applied);
@@ -399,6 +503,8 @@ impl Shard {
             first_index: store.snapshot_point().0 + 1,
             log_bytes: store.entry_bytes(),
             voters: store.conf_state().voters.clone(),
+            learners: store.conf_state().learners.clone(),
+            progress: self.progress(),
             snapshot: self.last_snapshot.clone(),
             caught_up: raft.leader_id != 0
                 && self.applied >= raft.raft_log.committed
@@ -426,16 +532,117 @@ impl Shard {
                 entry.index
             );
             self.applied = entry.index;
+            self.settle_proposal(&entry, effects);
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {}
                 EntryType::EntryNormal => self.apply_normal(&entry, effects),
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    // Membership changes arrive with the replicated-cluster work; nothing
-                    // proposes them yet.
-                    error!(index = entry.index, "ignoring a conf change entry");
+                    self.apply_conf_change(&entry);
                 }
             }
         }
+    }
+
+    /// A proposal of ours that was at this index but lost it (a new leader wrote another entry
+    /// there) will never apply: tell its client, who may retry.
+    fn settle_proposal(&mut self, entry: &Entry, effects: &mut Effects) {
+        let Some(token) = self.proposed.remove(&entry.index) else {
+            return;
+        };
+        let ours = ProposalTag::decode(&entry.context).is_some_and(|t| {
+            t.node == self.config.node_id && t.boot == self.boot && t.token == token
+        });
+        if !ours {
+            effects.done.push(Done {
+                token,
+                result: Err(ShardError::Retry(
+                    "leadership changed before the command committed; it was not applied".into(),
+                )),
+            });
+        }
+    }
+
+    fn apply_conf_change(&mut self, entry: &Entry) {
+        let cc = if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+            ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| e.to_string())
+        } else {
+            ConfChange::parse_from_bytes(&entry.data)
+                .map(|cc| {
+                    let mut single = ConfChangeSingle::default();
+                    single.set_change_type(cc.get_change_type());
+                    single.node_id = cc.node_id;
+                    let mut v2 = ConfChangeV2::default();
+                    v2.mut_changes().push(single);
+                    v2
+                })
+                .map_err(|e| e.to_string())
+        };
+        let applied = cc.and_then(|cc| self.raw.apply_conf_change(&cc).map_err(|e| e.to_string()));
+        match applied {
+            Ok(cs) => {
+                info!(index = entry.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
+                self.raw.mut_store().set_conf_state(cs);
+            }
+            // Every replica fails the same way on the same entry, so they stay identical.
+            Err(e) => error!(index = entry.index, error = %e, "conf change not applied"),
+        }
+    }
+
+    fn install_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        effects: &mut Effects,
+    ) -> Result<(), ShardError> {
+        let meta = snapshot.get_metadata();
+        let info = self
+            .snapshots
+            .install(&snapshot.data, meta.index, meta.term, &mut self.sm)?;
+        info!(
+            index = meta.index,
+            term = meta.term,
+            bytes = info.bytes,
+            "installed the leader's snapshot"
+        );
+        self.raw
+            .mut_store()
+            .install_snapshot(meta.index, meta.term, meta.get_conf_state().clone());
+        let group = self.config.group;
+        effects.records.push(Record::Restore {
+            group,
+            index: meta.index,
+            term: meta.term,
+        });
+        effects.records.push(Record::ConfState {
+            group,
+            data: encode_conf_state(meta.get_conf_state()),
+        });
+        self.applied = meta.index;
+        self.proposed.retain(|index, _| *index > meta.index);
+        self.last_snapshot = Some(info);
+        Ok(())
+    }
+
+    fn progress(&self) -> Vec<PeerProgress> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let conf = self.raw.raft.prs().conf();
+        let voters: Vec<u64> = conf.voters().ids().iter().collect();
+        let mut out: Vec<PeerProgress> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, pr)| PeerProgress {
+                id: *id,
+                matched: pr.matched,
+                next: pr.next_idx,
+                state: format!("{:?}", pr.state).to_lowercase(),
+                voter: voters.contains(id),
+            })
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
     }
 
     fn apply_normal(&mut self, entry: &Entry, effects: &mut Effects) {
@@ -461,7 +668,7 @@ impl Shard {
         let Some(round) = ctx.try_into().ok().map(u64::from_le_bytes) else {
             return;
         };
-        if let Some(reads) = self.inflight_reads.remove(&round) {
+        if let Some((_, reads)) = self.inflight_reads.remove(&round) {
             self.confirmed_reads.push((index, reads));
         }
     }

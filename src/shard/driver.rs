@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tinkerdb_kv::{KeyspaceStats, ReadCtx};
 use tinkerdb_resp::Frame;
@@ -23,8 +23,10 @@ use super::core::{Effects, RaftStatus, ReadOp, Shard, ShardConfig};
 use super::entry::Payload;
 use super::snapshot::{SnapshotInfo, SnapshotStore};
 use super::state_machine::{read_commands, read_versions, SharedKeyspace, SharedUsers};
+use super::wire::{decode_raft, PeerMessage, WireFrame};
 use super::ShardError;
 use crate::config::{Config, FsyncPolicy};
+use crate::transport::{Incoming, Transport};
 
 /// The only Raft group until sharding arrives.
 pub const DATA_GROUP: u64 = 1;
@@ -211,6 +213,8 @@ impl ShardHandle {
 /// resolves when the loop stops (with its error, if it failed).
 pub fn start(
     config: &Config,
+    transport: Transport,
+    inbox: mpsc::Receiver<Incoming>,
 ) -> Result<(ShardHandle, oneshot::Receiver<Result<(), ShardError>>), ShardError> {
     let fatal = |e: &dyn std::fmt::Display| ShardError::Fatal(e.to_string());
     let sync = match config.fsync {
@@ -276,9 +280,12 @@ pub fn start(
     });
     let mut driver = Driver {
         rx,
+        inbox,
+        transport,
         wal,
         shard,
         waiters: HashMap::new(),
+        forwarded: HashMap::new(),
         next_token: 1,
         purge_in_flight: false,
         tick: Duration::from_millis(config.tick_ms),
@@ -309,16 +316,30 @@ pub fn start(
     Ok((ShardHandle { tx, users, local }, exit_rx))
 }
 
+/// Who waits for a token's answer.
 enum Waiter {
+    /// A client on this node.
     Client(Reply<Vec<Frame>>),
+    /// The active-expiry round.
     Purge,
+    /// A client on a follower that forwarded its write here.
+    Remote { peer: u64, token: u64 },
 }
+
+/// How long a request may wait for the cluster before its client gets an error. A write that
+/// times out may still be applied later, and the error says so.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Driver {
     rx: mpsc::Receiver<Request>,
+    inbox: mpsc::Receiver<Incoming>,
+    transport: Transport,
     wal: Wal,
     shard: Shard,
-    waiters: HashMap<u64, Waiter>,
+    waiters: HashMap<u64, (Waiter, Instant)>,
+    /// Tokens of writes forwarded to a leader, with that leader: if leadership moves, their
+    /// clients hear at once instead of waiting for the timeout.
+    forwarded: HashMap<u64, u64>,
     next_token: u64,
     purge_in_flight: bool,
     tick: Duration,
@@ -335,6 +356,7 @@ impl Driver {
         let mut expiry = tokio::time::interval(self.expire_interval);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut requests = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
+        let mut incoming = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
         loop {
             let sync_deadline = self.wal.sync_deadline();
             let deferred_sync = async move {
@@ -355,7 +377,19 @@ impl Driver {
                         }
                     }
                 }
-                _ = ticker.tick() => self.shard.tick(),
+                received = self.inbox.recv_many(&mut incoming, MAX_REQUESTS_PER_ROUND) => {
+                    for message in incoming.drain(..) {
+                        self.handle_peer(message);
+                    }
+                    if received == 0 {
+                        // The transport is gone (shutdown); keep serving local requests.
+                        self.inbox = mpsc::channel(1).1;
+                    }
+                }
+                _ = ticker.tick() => {
+                    self.shard.tick();
+                    self.expire_waiters();
+                }
                 _ = expiry.tick() => self.propose_expiry(),
                 _ = deferred_sync => self.wal.sync().map_err(|e| self.fail_all(e.to_string()))?,
             }
@@ -369,21 +403,16 @@ impl Driver {
         match request {
             Request::Propose { payload, reply } => {
                 let token = self.token();
-                match self.shard.propose(payload, token) {
-                    Ok(()) => {
-                        self.waiters.insert(token, Waiter::Client(reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
+                if let Err(e) = self.propose_or_forward(payload, token) {
+                    let _ = reply.send(Err(e));
+                } else {
+                    self.wait(token, Waiter::Client(reply));
                 }
             }
             Request::Read { op, reply } => {
                 let token = self.token();
                 match self.shard.read(op, token) {
-                    Ok(()) => {
-                        self.waiters.insert(token, Waiter::Client(reply));
-                    }
+                    Ok(()) => self.wait(token, Waiter::Client(reply)),
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
@@ -430,6 +459,9 @@ impl Driver {
                     .map_err(|e| self.fail_all(e.to_string()))?;
             }
             self.shard.finish_ready(ready, &mut effects);
+            if let Err(e) = self.shard.prepare_wanted_snapshot(&mut effects) {
+                warn!(error = %e, "could not prepare a snapshot for a follower");
+            }
             self.compact(&effects);
             self.deliver(effects);
             self.local
@@ -463,18 +495,170 @@ impl Driver {
             .is_ok()
         {
             self.purge_in_flight = true;
-            self.waiters.insert(token, Waiter::Purge);
+            self.wait(token, Waiter::Purge);
         }
     }
 
     fn deliver(&mut self, effects: Effects) {
+        self.send_raft_messages(effects.messages);
         for done in effects.done {
-            match self.waiters.remove(&done.token) {
-                Some(Waiter::Client(reply)) => {
-                    let _ = reply.send(done.result);
+            self.answer(done.token, done.result);
+        }
+    }
+
+    fn answer(&mut self, token: u64, result: Result<Vec<Frame>, ShardError>) {
+        self.forwarded.remove(&token);
+        match self.waiters.remove(&token).map(|(w, _)| w) {
+            Some(Waiter::Client(reply)) => {
+                let _ = reply.send(result);
+            }
+            Some(Waiter::Purge) => self.purge_in_flight = false,
+            Some(Waiter::Remote { peer, token }) => {
+                let result = result.map(|frames| frames.iter().map(WireFrame::from).collect());
+                let reply = PeerMessage::ForwardReply { token, result };
+                self.transport.send(peer, reply.encode());
+            }
+            None => {}
+        }
+    }
+
+    fn wait(&mut self, token: u64, waiter: Waiter) {
+        self.waiters
+            .insert(token, (waiter, Instant::now() + REQUEST_TIMEOUT));
+    }
+
+    /// Fails requests that waited too long (a lost leader, a partition): the client hears
+    /// that the outcome is unknown rather than waiting forever.
+    fn expire_waiters(&mut self) {
+        let leader = self.shard.leader();
+        let orphaned: Vec<u64> = self
+            .forwarded
+            .iter()
+            .filter(|(_, to)| **to != leader)
+            .map(|(token, _)| *token)
+            .collect();
+        for token in orphaned {
+            self.answer(
+                token,
+                Err(ShardError::Retry(
+                    "the leader changed while the command was in flight; it may or may not have been applied".into(),
+                )),
+            );
+        }
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .waiters
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(token, _)| *token)
+            .collect();
+        for token in expired {
+            self.answer(
+                token,
+                Err(ShardError::Retry(
+                    "timed out waiting for the cluster; the command may or may not have been applied".into(),
+                )),
+            );
+        }
+    }
+
+    /// Proposes here if this node leads, else forwards to the leader.
+    fn propose_or_forward(&mut self, payload: Payload, token: u64) -> Result<(), ShardError> {
+        if self.shard.is_leader() {
+            return self.shard.propose(payload, token);
+        }
+        let leader = self.shard.leader();
+        if leader == 0 {
+            return Err(ShardError::NotLeader { leader: 0 });
+        }
+        let message = PeerMessage::Forward { token, payload };
+        if self.transport.send(leader, message.encode()) {
+            self.forwarded.insert(token, leader);
+            Ok(())
+        } else {
+            Err(ShardError::Retry(format!(
+                "cannot reach the leader (node {leader}); retry"
+            )))
+        }
+    }
+
+    fn handle_peer(&mut self, incoming: Incoming) {
+        let message = match PeerMessage::decode(&incoming.bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                warn!(peer = incoming.from, error = %e, "dropping a peer message");
+                return;
+            }
+        };
+        match message {
+            PeerMessage::Raft { group, messages } => {
+                if group != DATA_GROUP {
+                    return;
                 }
-                Some(Waiter::Purge) => self.purge_in_flight = false,
-                None => {}
+                for bytes in messages {
+                    match decode_raft(&bytes) {
+                        Ok(msg) => self.shard.step(msg),
+                        Err(e) => {
+                            warn!(peer = incoming.from, error = %e, "dropping a raft message")
+                        }
+                    }
+                }
+            }
+            PeerMessage::Forward { token, payload } => {
+                let local = self.token();
+                let waiter = Waiter::Remote {
+                    peer: incoming.from,
+                    token,
+                };
+                let result = if self.shard.is_leader() {
+                    self.shard.propose(payload, local)
+                } else {
+                    Err(ShardError::NotLeader {
+                        leader: self.shard.leader(),
+                    })
+                };
+                self.wait(local, waiter);
+                if let Err(e) = result {
+                    self.answer(local, Err(e));
+                }
+            }
+            PeerMessage::ForwardReply { token, result } => {
+                let result = result.and_then(|frames| {
+                    frames
+                        .into_iter()
+                        .map(WireFrame::into_frame)
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            ShardError::Fatal("the leader sent an oversized reply".into())
+                        })
+                });
+                self.answer(token, result);
+            }
+        }
+    }
+
+    fn send_raft_messages(&mut self, messages: Vec<raft::prelude::Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut by_peer: std::collections::BTreeMap<u64, Vec<raft::prelude::Message>> =
+            std::collections::BTreeMap::new();
+        for msg in messages {
+            by_peer.entry(msg.to).or_default().push(msg);
+        }
+        for (to, msgs) in by_peer {
+            let snapshots = msgs
+                .iter()
+                .filter(|m| m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot)
+                .count();
+            let sent = self
+                .transport
+                .send(to, PeerMessage::raft(DATA_GROUP, &msgs).encode());
+            if !sent {
+                self.shard.report_unreachable(to);
+            }
+            for _ in 0..snapshots {
+                self.shard.report_snapshot(to, sent);
             }
         }
     }
@@ -498,7 +682,7 @@ impl Driver {
     /// log that cannot be written must not keep acknowledging anything.
     fn fail_all(&mut self, reason: String) -> ShardError {
         let error = ShardError::Fatal(format!("storage failure: {reason}"));
-        for (_, waiter) in self.waiters.drain() {
+        for (_, (waiter, _)) in self.waiters.drain() {
             if let Waiter::Client(reply) = waiter {
                 let _ = reply.send(Err(error.clone()));
             }
@@ -508,7 +692,7 @@ impl Driver {
 
     fn stop(&mut self, reply: oneshot::Sender<()>) -> Result<(), ShardError> {
         let result = self.wal.sync().map_err(|e| self.fail_all(e.to_string()));
-        for (_, waiter) in self.waiters.drain() {
+        for (_, (waiter, _)) in self.waiters.drain() {
             if let Waiter::Client(reply) = waiter {
                 let _ = reply.send(Err(ShardError::Stopped));
             }

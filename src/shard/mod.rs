@@ -19,6 +19,7 @@ mod entry;
 mod snapshot;
 mod state_machine;
 mod storage;
+mod wire;
 
 pub use self::core::{RaftStatus, ReadOp};
 pub use driver::{start, NodeStatus, ShardHandle};
@@ -27,7 +28,7 @@ pub use snapshot::SnapshotInfo;
 pub use state_machine::SharedUsers;
 
 /// Why a shard could not serve a request. Mapped to RESP errors in one place (the server).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ShardError {
     /// This node does not lead the group (0: leader unknown, e.g. during an election).
     #[error("this node is not the leader (leader: {leader})")]

@@ -131,6 +131,58 @@ impl SnapshotStore {
         })
     }
 
+    /// The bytes of the newest snapshot file, to send to a follower.
+    pub fn newest_bytes(&self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        let Some(path) = self.list()?.0.pop() else {
+            return Ok(None);
+        };
+        fs::read(&path)
+            .map(Some)
+            .map_err(|source| io_err(&path, source))
+    }
+
+    /// Stores a snapshot received from the leader (a whole snapshot file) durably, then loads
+    /// it into `sm`. A damaged transfer is refused before anything changes.
+    pub fn install(
+        &self,
+        bytes: &[u8],
+        index: u64,
+        term: u64,
+        sm: &mut StateMachine,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let final_path = self.dir.join(format!("{index:020}-{term:020}.snap"));
+        let tmp_path = final_path.with_extension("snap.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&tmp_path)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        };
+        write().map_err(|source| io_err(&tmp_path, source))?;
+        if let Err(e) = verify_checksum(&tmp_path) {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+        fs::rename(&tmp_path, &final_path).map_err(|source| io_err(&final_path, source))?;
+        sync_dir(&self.dir)?;
+        self.prune()?;
+        let info = self
+            .load_newest(sm)?
+            .ok_or_else(|| SnapshotError::Corrupt {
+                path: final_path.clone(),
+                reason: "vanished after install".into(),
+            })?;
+        if (info.index, info.term) != (index, term) {
+            return Err(SnapshotError::Corrupt {
+                path: final_path,
+                reason: format!(
+                    "holds {}/{} but the leader announced {index}/{term}",
+                    info.index, info.term
+                ),
+            });
+        }
+        Ok(info)
+    }
+
     /// Loads the newest snapshot into `sm`; `None` if there is none yet.
     pub fn load_newest(
         &self,

@@ -37,6 +37,10 @@ pub enum RecoverError {
 /// raft-rs storage for one group.
 #[derive(Debug, Default)]
 pub struct LogStore {
+    /// The newest snapshot prepared for sending to followers.
+    prepared: Option<Snapshot>,
+    /// Set when raft-rs asked for a snapshot newer than `prepared` (it will ask again).
+    snapshot_wanted: std::cell::Cell<bool>,
     hard_state: HardState,
     conf_state: ConfState,
     snapshot_index: u64,
@@ -70,7 +74,9 @@ impl LogStore {
             store.snapshot_term = term;
             store.conf_state = conf_state;
         }
-        if let Some(data) = &log.conf_state {
+        if let (Some(data), false) = (&log.conf_state, store.snapshot_index > 0) {
+            // The WAL's conf state is the bootstrap one; a snapshot's is newer, and changes
+            // after it are re-applied from the log's conf change entries.
             store.conf_state =
                 ConfState::parse_from_bytes(data).map_err(|e| RecoverError::BadConfState {
                     group,
@@ -142,6 +148,31 @@ impl LogStore {
     /// Records a new hard state (term, vote, commit).
     pub fn set_hard_state(&mut self, hs: HardState) {
         self.hard_state = hs;
+    }
+
+    /// Records the configuration after a membership change is applied.
+    pub fn set_conf_state(&mut self, cs: ConfState) {
+        self.conf_state = cs;
+    }
+
+    /// Replaces the whole log with a received snapshot's point.
+    pub fn install_snapshot(&mut self, index: u64, term: u64, conf_state: ConfState) {
+        self.entries.clear();
+        self.entry_bytes = 0;
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        self.conf_state = conf_state;
+        self.hard_state.commit = self.hard_state.commit.max(index);
+    }
+
+    /// Whether raft-rs asked for a snapshot that is not prepared yet (clears the flag).
+    pub fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted.replace(false)
+    }
+
+    /// Offers a snapshot (the bytes of a snapshot file) to raft-rs for sending to followers.
+    pub fn set_prepared_snapshot(&mut self, snapshot: Snapshot) {
+        self.prepared = Some(snapshot);
     }
 
     /// Records a new commit index (from a light ready).
