@@ -10,7 +10,7 @@
 //!
 //! Invariants (asserted): the applied index only grows, and never passes the commit index.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use protobuf::Message as _;
@@ -24,7 +24,7 @@ use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
 use tracing::{error, info};
 
-use super::entry::{new_boot_id, DbCommand, Payload, ProposalTag};
+use super::entry::{DbCommand, Payload, ProposalTag};
 use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
 use super::state_machine::{SharedUsers, StateMachine};
 use super::storage::LogStore;
@@ -88,6 +88,14 @@ pub struct ShardConfig {
     pub snapshot_entries: u64,
     /// Snapshot once the log window holds this many bytes.
     pub snapshot_log_bytes: u64,
+    /// Whether raft-rs draws each election timeout at random in `[election_ticks,
+    /// 2 * election_ticks)` (production), or uses exactly `election_ticks`: raft-rs draws from
+    /// an unseeded generator, so a deterministic simulator turns it off and varies timing by
+    /// ticking nodes at seeded moments instead.
+    pub randomized_election: bool,
+    /// Identifies this run of the process in proposal tags (see `ProposalTag`); random in
+    /// production, fixed by a simulator for determinism.
+    pub boot_id: u64,
 }
 
 /// Most reads attached to one ReadIndex round; more wait for the next round.
@@ -160,11 +168,10 @@ pub struct Shard {
     last_proposed_ms: u64,
     random: u64,
     queued_reads: Vec<(u64, ReadOp)>,
-    inflight_reads: HashMap<u64, (u32, Vec<(u64, ReadOp)>)>,
+    inflight_reads: BTreeMap<u64, (u32, Vec<(u64, ReadOp)>)>,
     proposed: BTreeMap<u64, u64>,
     confirmed_reads: Vec<(u64, Vec<(u64, ReadOp)>)>,
     next_read_round: u64,
-    boot: u64,
 }
 
 impl Shard {
@@ -212,6 +219,16 @@ impl Shard {
             max_inflight_msgs: 256,
             check_quorum: true,
             pre_vote: true,
+            min_election_tick: if config.randomized_election {
+                0
+            } else {
+                config.election_ticks
+            },
+            max_election_tick: if config.randomized_election {
+                0
+            } else {
+                config.election_ticks + 1
+            },
             ..Default::default()
         };
         raft_config
@@ -236,11 +253,10 @@ impl Shard {
             last_proposed_ms: 0,
             random: 0x9e37_79b9_7f4a_7c15,
             queued_reads: Vec::new(),
-            inflight_reads: HashMap::new(),
+            inflight_reads: BTreeMap::new(),
             proposed: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             next_read_round: 1,
-            boot: new_boot_id(),
         })
     }
 
@@ -350,7 +366,7 @@ impl Shard {
         payload.set_now(self.last_proposed_ms);
         let tag = ProposalTag {
             node: self.config.node_id,
-            boot: self.boot,
+            boot: self.config.boot_id,
             token,
         };
         self.raw
@@ -550,7 +566,7 @@ impl Shard {
             return;
         };
         let ours = ProposalTag::decode(&entry.context).is_some_and(|t| {
-            t.node == self.config.node_id && t.boot == self.boot && t.token == token
+            t.node == self.config.node_id && t.boot == self.config.boot_id && t.token == token
         });
         if !ours {
             effects.done.push(Done {
@@ -647,7 +663,7 @@ impl Shard {
 
     fn apply_normal(&mut self, entry: &Entry, effects: &mut Effects) {
         let tag = ProposalTag::decode(&entry.context)
-            .filter(|t| t.node == self.config.node_id && t.boot == self.boot);
+            .filter(|t| t.node == self.config.node_id && t.boot == self.config.boot_id);
         let result = match Payload::decode(&entry.data) {
             Ok(payload) => Ok(self.sm.apply(entry.index, &payload)),
             Err(e) => {

@@ -248,6 +248,8 @@ pub fn start(
         heartbeat_ticks: config.heartbeat_ticks,
         snapshot_entries: config.snapshot_entries,
         snapshot_log_bytes: config.snapshot_log_bytes,
+        randomized_election: true,
+        boot_id: super::entry::new_boot_id(),
     };
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let mut effects = Effects::default();
