@@ -21,6 +21,9 @@ mod state_machine;
 mod storage;
 mod wire;
 
+#[cfg(test)]
+mod sim;
+
 pub use self::core::{RaftStatus, ReadOp};
 pub use driver::{start, NodeStatus, ShardHandle};
 pub use entry::{DbCommand, Payload, Watched};
