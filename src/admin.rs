@@ -1,19 +1,31 @@
 //! # Admin HTTP API
 //!
-//! Bound on `admin_listen`. For now it answers `/health` (the process is alive) and `/ready`
-//! (the data shard has a leader and can serve); metrics, the cluster API and the dashboard
+//! Bound on `admin_listen`:
+//! - `GET /health`: the process is alive.
+//! - `GET /ready`: the data shard knows a leader and has applied its committed log (200), or
+//!   not (503).
+//! - `GET /api/cluster`: this node's view of the cluster as JSON: role, term, leader,
+//!   commit/applied indexes, voters, learners, members' peer addresses, and (on the leader)
+//!   each peer's replication progress.
+//! - `POST /api/cluster/transfer-leader?to=N`: ask leadership to move to node N.
+//!
+//! Errors are JSON `{"error": "..."}` with a fitting status code. Metrics and the dashboard
 //! arrive with the operations work.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::server::ServerContext;
+use crate::shard::{NodeStatus, ShardError};
 
 /// Serves the admin API until `shutdown` flips.
 pub async fn serve(
@@ -24,6 +36,8 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
+        .route("/api/cluster", get(cluster))
+        .route("/api/cluster/transfer-leader", post(transfer_leader))
         .with_state(ctx);
     let stop = async move {
         let _ = shutdown.changed().await;
@@ -37,20 +51,98 @@ pub async fn serve(
 }
 
 async fn ready(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, String) {
-    match ctx
-        .router
-        .primary()
-        .status(crate::acl::DEFAULT_TENANT)
-        .await
-    {
-        Ok(status) if status.raft.leader != 0 => (
+    match status(&ctx).await {
+        Ok(status) if status.raft.caught_up => (
             StatusCode::OK,
             format!(
                 "ready: leader {} term {}\n",
                 status.raft.leader, status.raft.term
             ),
         ),
-        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "no leader\n".to_string()),
+        Ok(status) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: leader {} (0: none), applied {} of {}\n",
+                status.raft.leader, status.raft.applied, status.raft.commit
+            ),
+        ),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
+}
+
+async fn cluster(State(ctx): State<Arc<ServerContext>>) -> Response {
+    match status(&ctx).await {
+        Ok(status) => Json(cluster_json(&ctx, &status)).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The JSON of `/api/cluster` (also what `tinkerdb cluster status --json` prints).
+pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
+    let r = &status.raft;
+    let members: Vec<Value> = ctx
+        .config
+        .parse_initial_cluster()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, addr)| json!({"id": id, "peer_addr": addr}))
+        .collect();
+    let progress: Vec<Value> = r
+        .progress
+        .iter()
+        .map(|p| json!({"id": p.id, "matched": p.matched, "next": p.next, "state": p.state, "voter": p.voter}))
+        .collect();
+    json!({
+        "node_id": r.node_id,
+        "group": r.group,
+        "role": r.role,
+        "term": r.term,
+        "leader": r.leader,
+        "commit_index": r.commit,
+        "applied_index": r.applied,
+        "last_index": r.last_index,
+        "first_index": r.first_index,
+        "voters": r.voters,
+        "learners": r.learners,
+        "members": members,
+        "progress": progress,
+        "caught_up": r.caught_up,
+        "snapshot_index": r.snapshot.as_ref().map_or(0, |s| s.index),
+        "keys": status.keyspace.keys,
+        "resp_addr": ctx.config.listen.to_string(),
+    })
+}
+
+async fn transfer_leader(
+    State(ctx): State<Arc<ServerContext>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(to) = params.get("to").and_then(|v| v.parse::<u64>().ok()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "give the target node as ?to=<node id>"})),
+        )
+            .into_response();
+    };
+    match ctx.router.primary().transfer_leader(to).await {
+        Ok(()) => Json(json!({"requested": true, "to": to})).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn status(ctx: &ServerContext) -> Result<NodeStatus, ShardError> {
+    ctx.router
+        .primary()
+        .status(crate::acl::DEFAULT_TENANT)
+        .await
+}
+
+fn error_response(e: &ShardError) -> Response {
+    let code = match e {
+        ShardError::NotLeader { .. } | ShardError::Retry(_) | ShardError::Stopped => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ShardError::Fatal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (code, Json(json!({"error": e.to_string()}))).into_response()
 }

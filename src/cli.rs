@@ -21,7 +21,52 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one node (with no flags: a single-node cluster, data in ./tinkerdb-data).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
+    /// Start a local multi-node cluster (separate processes) for learning and testing.
+    Demo(DemoArgs),
+    /// Inspect and administer a running cluster through a node's admin API.
+    Cluster(ClusterArgs),
+}
+
+/// Flags of `tinkerdb demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// RESP port of node 1; node i uses base + 10*(i-1) (+1 peer, +2 admin).
+    #[arg(long, default_value_t = 7379)]
+    pub base_port: u16,
+    /// Folder holding each node's data folder.
+    #[arg(long, default_value = "./tinkerdb-demo")]
+    pub data_dir: PathBuf,
+}
+
+/// Flags of `tinkerdb cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Admin address (host:port) of any node.
+    #[arg(long, default_value = "127.0.0.1:7381", env = "TINKERDB_ADMIN")]
+    pub admin: String,
+    /// Print the raw JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+/// `tinkerdb cluster` actions.
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Show roles, term, leader, indexes and replication progress.
+    Status,
+    /// Move leadership to another voter.
+    TransferLeader {
+        /// The node that should lead.
+        #[arg(long)]
+        to: u64,
+    },
 }
 
 /// Flags of `tinkerdb server`. Each one overrides the config file's key of the same name.

@@ -22,8 +22,10 @@
 
 pub mod acl;
 pub mod admin;
+pub mod admin_client;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod logging;
 pub mod node;
 pub mod router;

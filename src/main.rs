@@ -3,13 +3,24 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use tinkerdb::cli::{Cli, ClusterAction, ClusterArgs, Command, ServerArgs};
 
 fn main() -> ExitCode {
-    let cli = tinkerdb::cli::Cli::parse();
-    let args = match cli.command {
-        Some(tinkerdb::cli::Command::Server(args)) => args,
-        None => tinkerdb::cli::ServerArgs::default(),
-    };
+    let cli = Cli::parse();
+    match cli.command {
+        None => server(ServerArgs::default()),
+        Some(Command::Server(args)) => server(*args),
+        Some(Command::Demo(args)) => {
+            match tinkerdb::demo::run(args.nodes, args.base_port, &args.data_dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+        Some(Command::Cluster(args)) => cluster(args),
+    }
+}
+
+fn server(args: ServerArgs) -> ExitCode {
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => {
@@ -22,8 +33,78 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "tinkerdb stopped on an error");
-            eprintln!("tinkerdb: {e}");
-            ExitCode::FAILURE
+            fail(&e)
         }
     }
+}
+
+fn cluster(args: ClusterArgs) -> ExitCode {
+    let (method, path) = match &args.action {
+        ClusterAction::Status => ("GET", "/api/cluster".to_string()),
+        ClusterAction::TransferLeader { to } => {
+            ("POST", format!("/api/cluster/transfer-leader?to={to}"))
+        }
+    };
+    let response = match tinkerdb::admin_client::request(&args.admin, method, &path) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    if args.json || response.status != 200 {
+        println!("{}", response.body.trim());
+        return if response.status == 200 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    match &args.action {
+        ClusterAction::Status => print_status(&response.body),
+        ClusterAction::TransferLeader { to } => {
+            println!("asked the cluster to move leadership to node {to}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn print_status(body: &str) -> ExitCode {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        eprintln!("tinkerdb: the admin API answered something that is not JSON");
+        return ExitCode::FAILURE;
+    };
+    println!(
+        "node {} is {} in term {}; leader: node {}",
+        v["node_id"],
+        v["role"].as_str().unwrap_or("?"),
+        v["term"],
+        v["leader"]
+    );
+    println!(
+        "commit index {}, applied {}, log {}..{}, keys {}",
+        v["commit_index"], v["applied_index"], v["first_index"], v["last_index"], v["keys"]
+    );
+    println!("voters {}  learners {}", v["voters"], v["learners"]);
+    if let Some(progress) = v["progress"].as_array().filter(|p| !p.is_empty()) {
+        println!(
+            "\n{:<6} {:<8} {:<10} {:<10} {:<10}",
+            "node", "voter", "matched", "next", "state"
+        );
+        for p in progress {
+            println!(
+                "{:<6} {:<8} {:<10} {:<10} {:<10}",
+                p["id"].to_string(),
+                p["voter"].to_string(),
+                p["matched"].to_string(),
+                p["next"].to_string(),
+                p["state"].as_str().unwrap_or("?")
+            );
+        }
+    } else {
+        println!("(replication progress is known to the leader: ask its admin address)");
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("tinkerdb: {e}");
+    ExitCode::FAILURE
 }

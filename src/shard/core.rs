@@ -304,6 +304,19 @@ impl Shard {
         self.raw.report_unreachable(to);
     }
 
+    /// Asks leadership to move to `to` (a voter). Works on any node: a follower passes the
+    /// request to the leader. The outcome shows in the status once the election happens.
+    pub fn transfer_leader(&mut self, to: u64) -> Result<(), ShardError> {
+        if !self.raw.store().conf_state().voters.contains(&to) {
+            return Err(ShardError::Retry(format!("node {to} is not a voter")));
+        }
+        if self.raw.raft.leader_id == 0 {
+            return Err(ShardError::NotLeader { leader: 0 });
+        }
+        self.raw.transfer_leader(to);
+        Ok(())
+    }
+
     /// The known leader (0: none).
     pub fn leader(&self) -> u64 {
         self.raw.raft.leader_id

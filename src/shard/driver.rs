@@ -60,6 +60,10 @@ enum Request {
         tenant: String,
         reply: Reply<NodeStatus>,
     },
+    TransferLeader {
+        to: u64,
+        reply: Reply<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -163,6 +167,12 @@ impl ShardHandle {
     pub async fn status(&self, tenant: &str) -> Result<NodeStatus, ShardError> {
         let tenant = tenant.to_string();
         self.call(|reply| Request::Status { tenant, reply }).await
+    }
+
+    /// Asks the group to move leadership to node `to`.
+    pub async fn transfer_leader(&self, to: u64) -> Result<(), ShardError> {
+        self.call(|reply| Request::TransferLeader { to, reply })
+            .await
     }
 
     /// Waits until the shard has a leader and has applied its whole committed log (after a
@@ -437,6 +447,9 @@ impl Driver {
                     tenant_dbs: keyspace.tenant_dbs(&tenant),
                     fsync_always: self.fsync_always,
                 }));
+            }
+            Request::TransferLeader { to, reply } => {
+                let _ = reply.send(self.shard.transfer_leader(to));
             }
             Request::Shutdown { reply } => return Some(reply),
         }
