@@ -8,6 +8,9 @@
 //!   commit/applied indexes, voters, learners, members' peer addresses, and (on the leader)
 //!   each peer's replication progress.
 //! - `POST /api/cluster/transfer-leader?to=N`: ask leadership to move to node N.
+//! - `POST /api/cluster/add-node?id=N&peer_addr=HOST:PORT`: add node N as a learner (leader only).
+//! - `POST /api/cluster/promote?id=N`: make learner N a voter (leader only).
+//! - `POST /api/cluster/remove-node?id=N`: remove node N, which then stops (leader only).
 //!
 //! Errors are JSON `{"error": "..."}` with a fitting status code. Metrics and the dashboard
 //! arrive with the operations work.
@@ -25,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::server::ServerContext;
-use crate::shard::{NodeStatus, ShardError};
+use crate::shard::{MemberChange, NodeStatus, ShardError};
 
 /// Serves the admin API until `shutdown` flips.
 pub async fn serve(
@@ -38,6 +41,9 @@ pub async fn serve(
         .route("/ready", get(ready))
         .route("/api/cluster", get(cluster))
         .route("/api/cluster/transfer-leader", post(transfer_leader))
+        .route("/api/cluster/add-node", post(add_node))
+        .route("/api/cluster/promote", post(promote))
+        .route("/api/cluster/remove-node", post(remove_node))
         .with_state(ctx);
     let stop = async move {
         let _ = shutdown.changed().await;
@@ -80,11 +86,16 @@ async fn cluster(State(ctx): State<Arc<ServerContext>>) -> Response {
 /// The JSON of `/api/cluster` (also what `tinkerdb cluster status --json` prints).
 pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
     let r = &status.raft;
-    let members: Vec<Value> = ctx
+    let mut members: std::collections::BTreeMap<u64, String> = ctx
         .config
         .parse_initial_cluster()
         .unwrap_or_default()
         .into_iter()
+        .collect();
+    members.extend(status.added_members.iter().cloned());
+    let members: Vec<Value> = members
+        .into_iter()
+        .filter(|(id, _)| r.voters.contains(id) || r.learners.contains(id))
         .map(|(id, addr)| json!({"id": id, "peer_addr": addr}))
         .collect();
     let progress: Vec<Value> = r
@@ -118,16 +129,67 @@ async fn transfer_leader(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(to) = params.get("to").and_then(|v| v.parse::<u64>().ok()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "give the target node as ?to=<node id>"})),
-        )
-            .into_response();
+        return bad_request("give the target node as ?to=<node id>");
     };
     match ctx.router.primary().transfer_leader(to).await {
         Ok(()) => Json(json!({"requested": true, "to": to})).into_response(),
         Err(e) => error_response(&e),
     }
+}
+
+async fn add_node(
+    State(ctx): State<Arc<ServerContext>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(id), Some(addr)) = (node_param(&params), params.get("peer_addr")) else {
+        return bad_request("give ?id=<new node id>&peer_addr=<host:port>");
+    };
+    change(
+        &ctx,
+        MemberChange::AddLearner {
+            id,
+            addr: addr.clone(),
+        },
+    )
+    .await
+}
+
+async fn promote(
+    State(ctx): State<Arc<ServerContext>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match node_param(&params) {
+        Some(id) => change(&ctx, MemberChange::Promote { id }).await,
+        None => bad_request("give ?id=<learner id>"),
+    }
+}
+
+async fn remove_node(
+    State(ctx): State<Arc<ServerContext>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match node_param(&params) {
+        Some(id) => change(&ctx, MemberChange::Remove { id }).await,
+        None => bad_request("give ?id=<node id>"),
+    }
+}
+
+async fn change(ctx: &ServerContext, change: MemberChange) -> Response {
+    match ctx.router.primary().change_members(change).await {
+        Ok(()) => Json(json!({"proposed": true})).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn node_param(params: &HashMap<String, String>) -> Option<u64> {
+    params
+        .get("id")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|id| *id > 0)
+}
+
+fn bad_request(why: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": why}))).into_response()
 }
 
 async fn status(ctx: &ServerContext) -> Result<NodeStatus, ShardError> {
@@ -139,6 +201,14 @@ async fn status(ctx: &ServerContext) -> Result<NodeStatus, ShardError> {
 
 fn error_response(e: &ShardError) -> Response {
     let code = match e {
+        ShardError::NotLeader { leader } if *leader != 0 => {
+            let msg = format!("node {leader} leads the cluster: send this to its admin address");
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                Json(json!({"error": msg, "leader": leader})),
+            )
+                .into_response();
+        }
         ShardError::NotLeader { .. } | ShardError::Retry(_) | ShardError::Stopped => {
             StatusCode::SERVICE_UNAVAILABLE
         }

@@ -67,6 +67,27 @@ pub enum ClusterAction {
         #[arg(long)]
         to: u64,
     },
+    /// Add a node as a learner (run against the leader's admin address).
+    AddNode {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's peer address.
+        #[arg(long)]
+        peer_addr: String,
+    },
+    /// Make a learner a voter (run against the leader's admin address).
+    Promote {
+        /// The learner's id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a node; it stops once it learns (run against the leader's admin address).
+    RemoveNode {
+        /// The node's id.
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 /// Flags of `tinkerdb server`. Each one overrides the config file's key of the same name.

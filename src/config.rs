@@ -96,7 +96,10 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// Initial voters as `id=host:port,...` (peer addresses); empty means a single-node cluster.
     pub initial_cluster: String,
-    /// Peer address of an existing member to join through (multi-node clusters).
+    /// Set when this node joins an existing cluster instead of founding it: it starts with no
+    /// voters and waits for the leader (after `tinkerdb cluster add-node`). The value is an
+    /// existing member's peer address; `initial_cluster` must be the cluster's original one
+    /// (it identifies the cluster).
     pub join: Option<String>,
     /// When the WAL fsyncs.
     pub fsync: FsyncPolicy,
@@ -242,7 +245,21 @@ impl Config {
                 "expire_batch and expire_interval_ms must be positive",
             );
         }
-        self.parse_initial_cluster()?;
+        let members = self.parse_initial_cluster()?;
+        if let Some(join) = &self.join {
+            if !members.iter().any(|(_, addr)| addr == join) {
+                return invalid(
+                    "join",
+                    "must be the peer address of a member listed in initial_cluster",
+                );
+            }
+            if members.len() < 2 {
+                return invalid(
+                    "join",
+                    "needs the existing cluster's initial_cluster as well",
+                );
+            }
+        }
         for user in &self.users {
             crate::acl::User::from_config(user).map_err(|reason| ConfigError::Invalid {
                 field: "users",
@@ -277,7 +294,7 @@ impl Config {
             }
             members.push((id, addr.to_string()));
         }
-        if !members.iter().any(|(id, _)| *id == self.node_id) {
+        if self.join.is_none() && !members.iter().any(|(id, _)| *id == self.node_id) {
             return Err(invalid(format!(
                 "does not contain this node's id {}",
                 self.node_id

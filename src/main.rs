@@ -44,6 +44,12 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         ClusterAction::TransferLeader { to } => {
             ("POST", format!("/api/cluster/transfer-leader?to={to}"))
         }
+        ClusterAction::AddNode { id, peer_addr } => (
+            "POST",
+            format!("/api/cluster/add-node?id={id}&peer_addr={peer_addr}"),
+        ),
+        ClusterAction::Promote { id } => ("POST", format!("/api/cluster/promote?id={id}")),
+        ClusterAction::RemoveNode { id } => ("POST", format!("/api/cluster/remove-node?id={id}")),
     };
     let response = match tinkerdb::admin_client::request(&args.admin, method, &path) {
         Ok(r) => r,
@@ -61,6 +67,18 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         ClusterAction::Status => print_status(&response.body),
         ClusterAction::TransferLeader { to } => {
             println!("asked the cluster to move leadership to node {to}");
+            ExitCode::SUCCESS
+        }
+        ClusterAction::AddNode { id, .. } => {
+            println!("proposed: add node {id} as a learner; start it with --join, then promote it");
+            ExitCode::SUCCESS
+        }
+        ClusterAction::Promote { id } => {
+            println!("proposed: node {id} becomes a voter");
+            ExitCode::SUCCESS
+        }
+        ClusterAction::RemoveNode { id } => {
+            println!("proposed: remove node {id}");
             ExitCode::SUCCESS
         }
     }

@@ -67,13 +67,6 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
     let members = config
         .parse_initial_cluster()
         .map_err(|e| NodeError::Unsupported(e.to_string()))?;
-    if config.join.is_some() {
-        // Refuse loudly rather than start a node that could never join.
-        return Err(NodeError::Unsupported(
-            "--join is not implemented yet: start every member with the same --initial-cluster"
-                .to_string(),
-        ));
-    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -131,19 +124,31 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
         }
         exit = &mut shard_exit => match exit {
             Ok(Err(e)) => Err(NodeError::Shard(e)),
-            _ => Err(NodeError::Shard(ShardError::Stopped)),
+            Ok(Ok(())) => {
+                info!("the Raft loop finished (this node left the cluster)");
+                Ok(())
+            }
+            Err(_) => Err(NodeError::Shard(ShardError::Stopped)),
         },
     };
     let _ = shutdown_tx.send(true);
     let _ = resp.await;
     let _ = admin.await;
-    if outcome.is_ok() {
+    if outcome.is_ok() && !shard_exit_done(&mut shard_exit) {
         shard.shutdown().await;
     } else if let Err(e) = &outcome {
         error!(error = %e, "node failed");
     }
     info!("TinkerDB node stopped");
     outcome
+}
+
+/// Whether the Raft loop has already finished.
+fn shard_exit_done(exit: &mut tokio::sync::oneshot::Receiver<Result<(), ShardError>>) -> bool {
+    !matches!(
+        exit.try_recv(),
+        Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+    )
 }
 
 async fn stop_signal() {

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use protobuf::Message as _;
 use raft::prelude::{
-    ConfChange, ConfChangeSingle, ConfChangeV2, ConfState, Entry, EntryType, Message, Ready,
-    Snapshot,
+    ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
+    Message, Ready, Snapshot,
 };
 use raft::{RawNode, StateRole};
 use tinkerdb_kv::ReadCtx;
@@ -202,14 +202,31 @@ impl Shard {
             }
             None => {
                 let store = LogStore::bootstrap(config.voters.clone());
+                let (index, term) = store.snapshot_point();
                 effects.records.push(Record::ConfState {
                     group: config.group,
                     data: encode_conf_state(store.conf_state()),
                 });
+                if index > 0 {
+                    effects.records.push(Record::Compact {
+                        group: config.group,
+                        index,
+                        term,
+                    });
+                    effects.records.push(Record::HardState {
+                        group: config.group,
+                        state: WalHardState {
+                            term,
+                            vote: 0,
+                            commit: index,
+                        },
+                    });
+                }
                 store
             }
         };
-        let applied = snapshot.as_ref().map_or(0, |s| s.index);
+        // The state machine holds the snapshot's state (or the empty bootstrap state).
+        let applied = store.snapshot_point().0;
         let raft_config = raft::Config {
             id: config.node_id,
             election_tick: config.election_ticks,
@@ -610,11 +627,76 @@ impl Shard {
         match applied {
             Ok(cs) => {
                 info!(index = entry.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
+                self.record_member_addresses(entry, &cs);
                 self.raw.mut_store().set_conf_state(cs);
             }
             // Every replica fails the same way on the same entry, so they stay identical.
             Err(e) => error!(index = entry.index, error = %e, "conf change not applied"),
         }
+    }
+
+    /// Keeps the replicated address book in step with the configuration: an added node's
+    /// address travels in the conf change's context.
+    fn record_member_addresses(&mut self, entry: &Entry, cs: &ConfState) {
+        let members: Vec<u64> = self.sm.members().keys().copied().collect();
+        for id in members {
+            if !cs.voters.contains(&id) && !cs.learners.contains(&id) {
+                self.sm.set_member(id, None);
+            }
+        }
+        let Ok(cc) = ConfChangeV2::parse_from_bytes(&entry.data) else {
+            return;
+        };
+        let Some(addr) = String::from_utf8(cc.context.to_vec())
+            .ok()
+            .filter(|a| !a.is_empty())
+        else {
+            return;
+        };
+        for change in cc.get_changes() {
+            if change.get_change_type() != ConfChangeType::RemoveNode {
+                self.sm.set_member(change.node_id, Some(addr.clone()));
+            }
+        }
+    }
+
+    /// Proposes a membership change (leader only). `addr` is the peer address of a node being
+    /// added; it is replicated with the change so every member can dial it.
+    pub fn propose_member_change(
+        &mut self,
+        change: ConfChangeType,
+        node: u64,
+        addr: Option<String>,
+    ) -> Result<(), ShardError> {
+        if !self.is_leader() {
+            return Err(ShardError::NotLeader {
+                leader: self.raw.raft.leader_id,
+            });
+        }
+        let mut single = ConfChangeSingle::default();
+        single.set_change_type(change);
+        single.node_id = node;
+        let mut cc = ConfChangeV2::default();
+        cc.mut_changes().push(single);
+        cc.context = addr.unwrap_or_default().into_bytes().into();
+        self.raw
+            .propose_conf_change(Vec::new(), cc)
+            .map_err(|e| ShardError::Retry(format!("membership change refused: {e}")))
+    }
+
+    /// Whether this node has been removed from the group's configuration.
+    pub fn removed(&self) -> bool {
+        let cs = self.raw.store().conf_state();
+        let id = self.config.node_id;
+        (!cs.voters.is_empty() || !cs.learners.is_empty())
+            && !cs.voters.contains(&id)
+            && !cs.learners.contains(&id)
+            && !cs.voters_outgoing.contains(&id)
+    }
+
+    /// Peer addresses of members added by conf changes.
+    pub fn added_members(&self) -> &std::collections::BTreeMap<u64, String> {
+        self.sm.members()
     }
 
     fn install_snapshot(

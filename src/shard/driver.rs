@@ -64,8 +64,34 @@ enum Request {
         to: u64,
         reply: Reply<()>,
     },
+    ChangeMembers {
+        change: MemberChange,
+        reply: Reply<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
+    },
+}
+
+/// A membership change asked for by an operator.
+#[derive(Debug, Clone)]
+pub enum MemberChange {
+    /// Add a node as a learner (it receives the log but does not vote), with its peer address.
+    AddLearner {
+        /// The new node's id.
+        id: u64,
+        /// Its peer address.
+        addr: String,
+    },
+    /// Make a learner a voter.
+    Promote {
+        /// The learner's id.
+        id: u64,
+    },
+    /// Remove a node (it shuts itself down once it learns).
+    Remove {
+        /// The node's id.
+        id: u64,
     },
 }
 
@@ -82,6 +108,8 @@ pub struct NodeStatus {
     pub tenant_dbs: Vec<(u8, u64, u64)>,
     /// Whether the WAL fsyncs before acknowledging.
     pub fsync_always: bool,
+    /// Peer addresses of members added after the initial cluster.
+    pub added_members: Vec<(u64, String)>,
 }
 
 /// A cheap, cloneable way to talk to the Raft loop.
@@ -169,6 +197,12 @@ impl ShardHandle {
         self.call(|reply| Request::Status { tenant, reply }).await
     }
 
+    /// Proposes a membership change (on the leader; elsewhere the error names the leader).
+    pub async fn change_members(&self, change: MemberChange) -> Result<(), ShardError> {
+        self.call(|reply| Request::ChangeMembers { change, reply })
+            .await
+    }
+
     /// Asks the group to move leadership to node `to`.
     pub async fn transfer_leader(&self, to: u64) -> Result<(), ShardError> {
         self.call(|reply| Request::TransferLeader { to, reply })
@@ -248,12 +282,18 @@ pub fn start(
     let shard_config = ShardConfig {
         node_id: config.node_id,
         group: DATA_GROUP,
-        voters: config
-            .parse_initial_cluster()
-            .map_err(|e| fatal(&e))?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect(),
+        // A joining node starts with no voters: the leader's log (or snapshot) tells it the
+        // configuration once an operator adds it.
+        voters: if config.join.is_some() {
+            Vec::new()
+        } else {
+            config
+                .parse_initial_cluster()
+                .map_err(|e| fatal(&e))?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        },
         election_ticks: config.election_ticks,
         heartbeat_ticks: config.heartbeat_ticks,
         snapshot_entries: config.snapshot_entries,
@@ -261,7 +301,13 @@ pub fn start(
         randomized_election: true,
         boot_id: super::entry::new_boot_id(),
     };
-    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    // raft-rs logs through slog; `TINKERDB_RAFT_LOG=1` (with RUST_LOG=debug) shows them for
+    // debugging, otherwise they are dropped (our own tracing covers what operators need).
+    let logger = if std::env::var_os("TINKERDB_RAFT_LOG").is_some() {
+        raft::default_logger()
+    } else {
+        slog::Logger::root(slog::Discard, slog::o!())
+    };
     let mut effects = Effects::default();
     let shard = Shard::open(
         shard_config,
@@ -298,6 +344,8 @@ pub fn start(
         shard,
         waiters: HashMap::new(),
         forwarded: HashMap::new(),
+        members: std::collections::BTreeSet::new(),
+        told_removed: false,
         next_token: 1,
         purge_in_flight: false,
         tick: Duration::from_millis(config.tick_ms),
@@ -352,6 +400,10 @@ struct Driver {
     /// Tokens of writes forwarded to a leader, with that leader: if leadership moves, their
     /// clients hear at once instead of waiting for the timeout.
     forwarded: HashMap<u64, u64>,
+    /// Voters and learners after the previous round, to notice removals.
+    members: std::collections::BTreeSet<u64>,
+    /// Set when the leader said this node was removed.
+    told_removed: bool,
     next_token: u64,
     purge_in_flight: bool,
     tick: Duration,
@@ -406,6 +458,17 @@ impl Driver {
                 _ = deferred_sync => self.wal.sync().map_err(|e| self.fail_all(e.to_string()))?,
             }
             self.process_readies()?;
+            for (id, addr) in self.shard.added_members() {
+                if !self.transport.knows(*id) {
+                    self.transport.add_peer(*id, addr.clone());
+                }
+            }
+            self.notify_removed_members();
+            if self.shard.removed() || self.told_removed {
+                info!("this node was removed from the cluster; stopping");
+                let _ = self.wal.sync();
+                return Ok(());
+            }
         }
         self.wal.sync().map_err(|e| self.fail_all(e.to_string()))
     }
@@ -446,7 +509,32 @@ impl Driver {
                     keyspace: keyspace.stats(),
                     tenant_dbs: keyspace.tenant_dbs(&tenant),
                     fsync_always: self.fsync_always,
+                    added_members: self
+                        .shard
+                        .added_members()
+                        .iter()
+                        .map(|(id, addr)| (*id, addr.clone()))
+                        .collect(),
                 }));
+            }
+            Request::ChangeMembers { change, reply } => {
+                use raft::prelude::ConfChangeType;
+                let result = match change {
+                    MemberChange::AddLearner { id, addr } => self.shard.propose_member_change(
+                        ConfChangeType::AddLearnerNode,
+                        id,
+                        Some(addr),
+                    ),
+                    MemberChange::Promote { id } => {
+                        self.shard
+                            .propose_member_change(ConfChangeType::AddNode, id, None)
+                    }
+                    MemberChange::Remove { id } => {
+                        self.shard
+                            .propose_member_change(ConfChangeType::RemoveNode, id, None)
+                    }
+                };
+                let _ = reply.send(result);
             }
             Request::TransferLeader { to, reply } => {
                 let _ = reply.send(self.shard.transfer_leader(to));
@@ -457,6 +545,12 @@ impl Driver {
     }
 
     fn process_readies(&mut self) -> Result<(), ShardError> {
+        // raft-rs asks storage for a snapshot while stepping a message, outside any Ready.
+        let mut effects = Effects::default();
+        if let Err(e) = self.shard.prepare_wanted_snapshot(&mut effects) {
+            warn!(error = %e, "could not prepare a snapshot for a follower");
+        }
+        self.compact(&effects);
         for _ in 0..MAX_READY_ITERATIONS {
             self.shard.flush_reads();
             let mut effects = Effects::default();
@@ -474,9 +568,6 @@ impl Driver {
                     .map_err(|e| self.fail_all(e.to_string()))?;
             }
             self.shard.finish_ready(ready, &mut effects);
-            if let Err(e) = self.shard.prepare_wanted_snapshot(&mut effects) {
-                warn!(error = %e, "could not prepare a snapshot for a follower");
-            }
             self.compact(&effects);
             self.deliver(effects);
             self.local
@@ -597,6 +688,23 @@ impl Driver {
         }
     }
 
+    /// On the leader: tells nodes that just left the configuration to stop.
+    fn notify_removed_members(&mut self) {
+        let status = self.shard.status();
+        let current: std::collections::BTreeSet<u64> = status
+            .voters
+            .iter()
+            .chain(&status.learners)
+            .copied()
+            .collect();
+        if self.shard.is_leader() {
+            for gone in self.members.difference(&current) {
+                self.transport.send(*gone, PeerMessage::Removed.encode());
+            }
+        }
+        self.members = current;
+    }
+
     fn handle_peer(&mut self, incoming: Incoming) {
         let message = match PeerMessage::decode(&incoming.bytes) {
             Ok(message) => message,
@@ -636,6 +744,13 @@ impl Driver {
                 if let Err(e) = result {
                     self.answer(local, Err(e));
                 }
+            }
+            PeerMessage::Removed => {
+                warn!(
+                    by = incoming.from,
+                    "the leader says this node was removed from the cluster"
+                );
+                self.told_removed = true;
             }
             PeerMessage::ForwardReply { token, result } => {
                 let result = result.and_then(|frames| {

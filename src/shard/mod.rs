@@ -25,7 +25,7 @@ mod wire;
 mod sim;
 
 pub use self::core::{RaftStatus, ReadOp};
-pub use driver::{start, NodeStatus, ShardHandle};
+pub use driver::{start, MemberChange, NodeStatus, ShardHandle};
 pub use entry::{DbCommand, Payload, Watched};
 pub use snapshot::SnapshotInfo;
 pub use state_machine::SharedUsers;

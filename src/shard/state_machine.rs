@@ -3,6 +3,7 @@
 //! deterministic: the same entries in the same order give byte-identical state on every replica.
 //! It never reads a clock, draws a random number or does I/O other than snapshot streams.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -37,6 +38,9 @@ pub enum LoadError {
 pub struct StateMachine {
     keyspace: SharedKeyspace,
     users: SharedUsers,
+    /// Peer addresses of members added after the initial cluster, set by conf changes: every
+    /// node must be able to dial every member, including after a restart from a snapshot.
+    members: BTreeMap<u64, String>,
 }
 
 impl StateMachine {
@@ -118,6 +122,23 @@ impl StateMachine {
         self.keyspace.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records a member's peer address (conf change applied).
+    pub fn set_member(&mut self, id: u64, addr: Option<String>) {
+        match addr {
+            Some(addr) => {
+                self.members.insert(id, addr);
+            }
+            None => {
+                self.members.remove(&id);
+            }
+        }
+    }
+
+    /// Peer addresses of members added by conf changes.
+    pub fn members(&self) -> &BTreeMap<u64, String> {
+        &self.members
+    }
+
     /// The replicated users, shared with connections.
     pub fn users(&self) -> SharedUsers {
         Arc::clone(&self.users)
@@ -125,7 +146,7 @@ impl StateMachine {
 
     /// Streams the state (users, then keyspace) into a snapshot body.
     pub fn write_snapshot(&self, w: &mut impl Write) -> std::io::Result<()> {
-        let users = bincode::serialize(&*self.users_read())
+        let users = bincode::serialize(&(&*self.users_read(), &self.members))
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         w.write_all(&(users.len() as u64).to_le_bytes())?;
         w.write_all(&users)?;
@@ -143,11 +164,12 @@ impl StateMachine {
         }
         let mut users = vec![0u8; len as usize];
         r.read_exact(&mut users)?;
-        let users: UserTable =
+        let (users, members): (UserTable, BTreeMap<u64, String>) =
             bincode::deserialize(&users).map_err(|e| LoadError::Invalid(e.to_string()))?;
         let keyspace = Keyspace::read_snapshot(r).map_err(|e| LoadError::Invalid(e.to_string()))?;
         *self.keyspace_mut() = keyspace;
         *self.users_mut() = users;
+        self.members = members;
         Ok(())
     }
 

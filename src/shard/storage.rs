@@ -51,10 +51,24 @@ pub struct LogStore {
 
 impl LogStore {
     /// A brand-new group whose first configuration is `voters` (all nodes bootstrap the same).
+    ///
+    /// Founding members (non-empty `voters`) start from an empty "snapshot" at index 1, term 1
+    /// that holds the initial configuration, as raft-rs's examples do: a node that joins later
+    /// (empty `voters`, log at 0) then can never be sent entries from index 1 and receives a
+    /// real snapshot first, which carries the configuration it must build on.
     pub fn bootstrap(voters: Vec<u64>) -> LogStore {
+        let founding = !voters.is_empty();
+        let point = u64::from(founding);
         LogStore {
             conf_state: ConfState {
                 voters,
+                ..Default::default()
+            },
+            snapshot_index: point,
+            snapshot_term: point,
+            hard_state: HardState {
+                term: point,
+                commit: point,
                 ..Default::default()
             },
             ..Default::default()
@@ -82,6 +96,14 @@ impl LogStore {
                     group,
                     reason: e.to_string(),
                 })?;
+        }
+        if let Some((index, term)) = log.compacted {
+            // The WAL's compaction point is never ahead of the newest snapshot file, except for
+            // the bootstrap point (index 1), which has no file: its state is the empty one.
+            if index > store.snapshot_index {
+                store.snapshot_index = index;
+                store.snapshot_term = term;
+            }
         }
         if let Some(hs) = &log.hard_state {
             store.hard_state = HardState {
@@ -275,12 +297,20 @@ impl Storage for LogStore {
         Ok(self.last())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // Sending snapshots to followers arrives with the replicated-cluster work; a single
-        // voter never asks for one.
-        Err(raft::Error::Store(
-            StorageError::SnapshotTemporarilyUnavailable,
-        ))
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // Building a snapshot needs the state machine, which this store does not own: flag the
+        // request; the shard prepares one right after and raft-rs asks again.
+        match &self.prepared {
+            Some(snap) if snap.get_metadata().index >= request_index.max(self.snapshot_index) => {
+                Ok(snap.clone())
+            }
+            _ => {
+                self.snapshot_wanted.set(true);
+                Err(raft::Error::Store(
+                    StorageError::SnapshotTemporarilyUnavailable,
+                ))
+            }
+        }
     }
 }
 
@@ -299,7 +329,7 @@ mod tests {
 
     #[test]
     fn append_overwrites_conflicting_suffix() {
-        let mut store = LogStore::bootstrap(vec![1]);
+        let mut store = LogStore::bootstrap(Vec::new());
         store.append(&[entry(1, 1), entry(2, 1), entry(3, 1)]);
         store.append(&[entry(2, 2)]);
         assert_eq!(store.last(), 2);
@@ -309,7 +339,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_term_of_snapshot_point() {
-        let mut store = LogStore::bootstrap(vec![1]);
+        let mut store = LogStore::bootstrap(Vec::new());
         store.append(&[entry(1, 1), entry(2, 1), entry(3, 2)]);
         store.compact(2, 1);
         assert_eq!(store.first_index().expect("first"), 3);

@@ -31,6 +31,9 @@ pub enum PeerMessage {
         /// What to propose.
         payload: Payload,
     },
+    /// The leader tells a node it was removed from the cluster (a removed node may never see
+    /// the entry that removes it committed, because it no longer gets the log).
+    Removed,
     /// The leader's answer to a [`PeerMessage::Forward`].
     ForwardReply {
         /// The follower's token.

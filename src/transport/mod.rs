@@ -54,10 +54,37 @@ pub struct Incoming {
 /// Sends messages to peers; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Transport {
+    identity: Identity,
     peers: HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    shutdown: watch::Receiver<bool>,
+    /// The I/O runtime: the Raft loop calls `add_peer` from its own timer-only runtime, so
+    /// dialers must be spawned here explicitly.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Transport {
+    /// Whether `id` is a known peer.
+    pub fn knows(&self, id: u64) -> bool {
+        id == self.identity.node_id || self.peers.contains_key(&id)
+    }
+
+    /// Starts dialing a peer added to the cluster after start (a no-op for known peers).
+    pub fn add_peer(&mut self, id: u64, addr: String) {
+        if self.knows(id) {
+            return;
+        }
+        info!(peer = id, %addr, "dialing a new member");
+        let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
+        self.peers.insert(id, tx);
+        self.runtime.spawn(dial_loop(
+            self.identity,
+            id,
+            addr,
+            rx,
+            self.shutdown.clone(),
+        ));
+    }
+
     /// Queues `bytes` for `to`; returns false (and drops it) if the peer is unknown or its
     /// queue is full.
     pub fn send(&self, to: u64, bytes: Vec<u8>) -> bool {
@@ -91,8 +118,14 @@ pub fn start(
         queues.insert(*id, tx);
         tokio::spawn(dial_loop(identity, *id, addr.clone(), rx, shutdown.clone()));
     }
-    tokio::spawn(accept_loop(identity, listener, inbox_tx, shutdown));
-    (Transport { peers: queues }, inbox)
+    tokio::spawn(accept_loop(identity, listener, inbox_tx, shutdown.clone()));
+    let transport = Transport {
+        identity,
+        peers: queues,
+        shutdown,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    (transport, inbox)
 }
 
 async fn dial_loop(
