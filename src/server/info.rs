@@ -174,14 +174,35 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
             field("evicted_keys", &0);
         }
         "replication" => {
-            let leader = status.raft.role == "leader";
+            let r = &status.raft;
+            let leader = r.role == "leader";
             field("role", &if leader { "master" } else { "slave" });
-            field(
-                "connected_slaves",
-                &status.raft.voters.len().saturating_sub(1),
-            );
-            field("master_repl_offset", &status.raft.applied);
-            field("raft_leader_id", &status.raft.leader);
+            if !leader {
+                field(
+                    "master_link_status",
+                    &if r.leader != 0 { "up" } else { "down" },
+                );
+            }
+            let peers: Vec<_> = r.progress.iter().filter(|p| p.id != r.node_id).collect();
+            field("connected_slaves", &peers.len());
+            for (i, p) in peers.iter().enumerate() {
+                field(
+                    &format!("slave{i}"),
+                    &format!(
+                        "node_id={},state={},offset={},lag={},voter={}",
+                        p.id,
+                        p.state,
+                        p.matched,
+                        r.last_index.saturating_sub(p.matched),
+                        p.voter
+                    ),
+                );
+            }
+            field("master_repl_offset", &r.applied);
+            field("raft_leader_id", &r.leader);
+            field("raft_term", &r.term);
+            field("raft_commit_index", &r.commit);
+            field("raft_applied_index", &r.applied);
         }
         "keyspace" => {
             for (db, keys, expires) in &status.tenant_dbs {

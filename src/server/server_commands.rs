@@ -80,6 +80,15 @@ pub async fn execute(session: &mut Session, args: &[Bytes]) -> (Frame, Flow) {
             Frame::ok()
         }
         "time" => time(),
+        "readonly" => {
+            session.set_stale_reads(true);
+            Frame::ok()
+        }
+        "readwrite" => {
+            session.set_stale_reads(false);
+            Frame::ok()
+        }
+        "cluster" => cluster(session, args).await,
         "info" => info::render(session, &args[1..]).await,
         "command" => command(args),
         "client" => client(session, args),
@@ -289,6 +298,81 @@ async fn watch(session: &mut Session, keys: &[Bytes]) -> Frame {
             Frame::ok()
         }
         Err(e) => shard_error(&e),
+    }
+}
+
+/// `CLUSTER INFO | NODES | MYID`: the Raft group's membership in Redis Cluster's shapes (one
+/// shard for now, so no slot ranges yet). Node ids are the Raft ids as 40 hex digits.
+async fn cluster(session: &Session, args: &[Bytes]) -> Frame {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let status = match session
+        .ctx()
+        .router
+        .primary()
+        .status(session.tenant())
+        .await
+    {
+        Ok(status) => status,
+        Err(e) => return shard_error(&e),
+    };
+    let r = &status.raft;
+    let node_name = |id: u64| format!("{id:040x}");
+    match sub.as_str() {
+        "myid" => Frame::bulk(node_name(r.node_id)),
+        "info" => {
+            let state = if r.leader != 0 { "ok" } else { "fail" };
+            let text = format!(
+                "cluster_state:{state}\r\ncluster_slots_assigned:0\r\ncluster_known_nodes:{}\r\ncluster_size:1\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\nraft_leader_id:{}\r\nraft_commit_index:{}\r\n",
+                r.voters.len() + r.learners.len(),
+                r.term,
+                r.term,
+                r.leader,
+                r.commit
+            );
+            Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(text),
+            }
+        }
+        "nodes" => {
+            let mut members: std::collections::BTreeMap<u64, String> = session
+                .ctx()
+                .config
+                .parse_initial_cluster()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            members.extend(status.added_members.iter().cloned());
+            let mut text = String::new();
+            for id in r.voters.iter().chain(&r.learners) {
+                let addr = members.get(id).cloned().unwrap_or_default();
+                let mut flags = Vec::new();
+                if *id == r.node_id {
+                    flags.push("myself");
+                }
+                flags.push(if *id == r.leader { "master" } else { "slave" });
+                if r.learners.contains(id) {
+                    flags.push("nofailover");
+                }
+                let master = if *id == r.leader || r.leader == 0 {
+                    "-".to_string()
+                } else {
+                    node_name(r.leader)
+                };
+                text.push_str(&format!(
+                    "{} {addr}@{} {} {master} 0 0 {} connected\n",
+                    node_name(*id),
+                    addr.rsplit(':').next().unwrap_or("0"),
+                    flags.join(","),
+                    r.term
+                ));
+            }
+            Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(text),
+            }
+        }
+        _ => unknown_subcommand("cluster", &args[1]),
     }
 }
 

@@ -53,6 +53,9 @@ pub struct Session {
     watched: Vec<Watched>,
     batch: Vec<DbCommand>,
     batch_writes: bool,
+    /// `READONLY`: reads on this connection may be served from this node's applied state
+    /// without a ReadIndex round (possibly stale on a follower), as on a Redis Cluster replica.
+    stale_reads: bool,
 }
 
 impl Session {
@@ -75,6 +78,7 @@ impl Session {
             watched: Vec::new(),
             batch: Vec::new(),
             batch_writes: false,
+            stale_reads: false,
         }
     }
 
@@ -198,6 +202,8 @@ impl Session {
                     ops,
                 })
                 .await
+        } else if self.stale_reads {
+            Ok(shard.read_stale(ReadOp::Commands { tenant, ops }))
         } else {
             shard.read(ReadOp::Commands { tenant, ops }).await
         };
@@ -306,8 +312,14 @@ impl Session {
         self.watched.clear();
     }
 
+    /// `READONLY` / `READWRITE`.
+    pub fn set_stale_reads(&mut self, allowed: bool) {
+        self.stale_reads = allowed;
+    }
+
     /// `RESET`: back to a fresh connection's state.
     pub fn reset(&mut self) {
+        self.stale_reads = false;
         self.multi = None;
         self.watched.clear();
         self.select(0);

@@ -148,6 +148,12 @@ impl ShardHandle {
         self.call(|reply| Request::Read { op, reply }).await
     }
 
+    /// Reads this node's applied state without any round trip: fast, possibly stale on a
+    /// follower (what `READONLY` asks for).
+    pub fn read_stale(&self, op: ReadOp) -> Vec<Frame> {
+        self.read_locally(op)
+    }
+
     fn read_locally(&self, op: ReadOp) -> Vec<Frame> {
         let keyspace = self
             .local
