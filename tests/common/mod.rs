@@ -13,9 +13,14 @@
 //! The log lives beside the data directory rather than in it, so the server owns every file in
 //! its data directory.
 //!
+//! Multi-node clusters ([`cluster::Cluster`]) are sets of `Node`s started with extra flags
+//! (`--node-id`, `--initial-cluster`) on ports fixed in advance; [`proxy::Network`] puts
+//! fault-injecting TCP proxies between their peer ports.
+//!
 //! Invariants:
 //! - Only 127.0.0.1. Ports are chosen by binding port 0 and releasing it; if the server then
-//!   finds a port taken (another test won the race) a first start retries with fresh ports.
+//!   finds a port taken (another test won the race) a first start retries with fresh ports
+//!   (or, for ports the caller fixed, with the same ones after a pause).
 //! - Every wait is bounded in time and in iterations: readiness ([`READY_TIMEOUT`]), graceful
 //!   shutdown ([`SHUTDOWN_TIMEOUT`]), external tools ([`TOOL_TIMEOUT`]) and socket reads.
 //! - A node that fails to come up fails the test with the tail of its log.
@@ -23,6 +28,9 @@
 
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
+
+pub mod cluster;
+pub mod proxy;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -71,14 +79,26 @@ impl Ports {
     /// Three distinct ports that were free a moment ago: all three are bound at once (so the
     /// kernel hands out different ones), then released for the server to take.
     fn pick() -> Ports {
+        Ports::pick_many(1)[0]
+    }
+
+    /// `count` port sets, all distinct: every port is bound before any is released.
+    pub fn pick_many(count: usize) -> Vec<Ports> {
         let bind = || TcpListener::bind((HOST, 0)).unwrap_or_else(|e| panic!("bind {HOST}:0: {e}"));
-        let (client, peer, admin) = (bind(), bind(), bind());
+        let held: Vec<[TcpListener; 3]> = (0..count).map(|_| [bind(), bind(), bind()]).collect();
         let port = |l: &TcpListener| l.local_addr().expect("local_addr").port();
-        Ports {
-            client: port(&client),
-            peer: port(&peer),
-            admin: port(&admin),
-        }
+        held.iter()
+            .map(|[client, peer, admin]| Ports {
+                client: port(client),
+                peer: port(peer),
+                admin: port(admin),
+            })
+            .collect()
+    }
+
+    /// `127.0.0.1:<peer port>`, the address this node's `--peer-listen` takes.
+    pub fn peer_addr(&self) -> String {
+        format!("{HOST}:{}", self.peer)
     }
 }
 
@@ -89,6 +109,11 @@ pub struct NodeOptions {
     pub config_toml: Option<String>,
     /// Use this data directory instead of a fresh one (the caller owns it).
     pub data_dir: Option<PathBuf>,
+    /// Listen on these ports instead of fresh ones; a clash is then retried on the same ports
+    /// (other nodes may already know them, e.g. through `--initial-cluster`).
+    pub ports: Option<Ports>,
+    /// More `tinkerdb server` flags, after the harness's own (`--node-id`, `--initial-cluster`).
+    pub args: Vec<String>,
 }
 
 /// One running (or stopped) `tinkerdb server` process with its ports and data.
@@ -98,6 +123,10 @@ pub struct Node {
     data_dir: PathBuf,
     log_path: PathBuf,
     config_path: Option<PathBuf>,
+    /// Flags appended to every spawn ([`NodeOptions::args`]).
+    args: Vec<String>,
+    /// The caller chose the ports: never pick others.
+    fixed_ports: bool,
     /// User and password the readiness probe logs in with, when the config defines users.
     probe_login: Option<(String, String)>,
     ports: Ports,
@@ -127,20 +156,28 @@ impl Node {
     pub fn start_with_config(toml: &str) -> Node {
         Node::start_with(NodeOptions {
             config_toml: Some(toml.to_owned()),
-            data_dir: None,
+            ..NodeOptions::default()
         })
     }
 
     /// Starts a node on an existing data directory (which the caller keeps).
     pub fn start_in(data_dir: &Path) -> Node {
         Node::start_with(NodeOptions {
-            config_toml: None,
             data_dir: Some(data_dir.to_owned()),
+            ..NodeOptions::default()
         })
     }
 
     /// Starts a node as `options` say and waits until it answers `PING`.
     pub fn start_with(options: NodeOptions) -> Node {
+        let mut node = Node::launch(options);
+        node.await_ready();
+        node
+    }
+
+    /// Spawns a node as `options` say without waiting for it; [`Node::await_ready`] waits. A
+    /// cluster launches all its nodes first, since each may wait for the others to elect a leader.
+    pub fn launch(options: NodeOptions) -> Node {
         let home = tempfile::Builder::new()
             .prefix("tinkerdb-test-")
             .tempdir()
@@ -165,13 +202,15 @@ impl Node {
             data_dir,
             log_path,
             config_path,
+            args: options.args,
+            fixed_ports: options.ports.is_some(),
             probe_login,
-            ports: Ports::pick(),
+            ports: options.ports.unwrap_or_else(Ports::pick),
             child: None,
             log_offset: 0,
             spawns: 0,
         };
-        node.boot(true);
+        node.child = Some(node.spawn());
         node
     }
 
@@ -193,6 +232,12 @@ impl Node {
     /// The node's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Whether the server process is running (it was not killed or terminated through the
+    /// harness).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// The OS process id of the running server.
@@ -288,7 +333,8 @@ impl Node {
             self.child.is_none(),
             "restart: the node is still running; call kill9() or terminate() first"
         );
-        self.boot(false);
+        self.child = Some(self.spawn());
+        self.await_ready();
     }
 
     /// The last part of the current run's log (stdout and stderr), with a header.
@@ -308,11 +354,15 @@ impl Node {
             .unwrap_or_else(|| panic!("{what}: the node is not running"))
     }
 
-    /// Spawns the server and waits for readiness, retrying with fresh ports (first start only,
-    /// `may_repick_ports`) or after a pause (restart) when a port is in use.
-    fn boot(&mut self, may_repick_ports: bool) {
+    /// Waits until the launched server answers `PING`. When it reports a port in use it is
+    /// spawned again, on fresh ports (first start without fixed ports) or after a pause.
+    pub fn await_ready(&mut self) {
+        let may_repick_ports = self.spawns == 1 && !self.fixed_ports;
         for attempt in 1..=START_ATTEMPTS_MAX {
-            let mut child = self.spawn();
+            let mut child = self
+                .child
+                .take()
+                .expect("await_ready: the node was not launched");
             match self.wait_ready(&mut child) {
                 Ok(()) => {
                     self.child = Some(child);
@@ -324,6 +374,7 @@ impl Node {
                         self.ports = Ports::pick();
                     }
                     thread::sleep(POLL_INTERVAL * 5 * attempt);
+                    self.child = Some(self.spawn());
                 }
                 Err(BootError::AddrInUse) => {
                     kill_and_reap(&mut child);
@@ -363,6 +414,7 @@ impl Node {
         if let Some(config) = &self.config_path {
             cmd.arg("--config").arg(config);
         }
+        cmd.args(&self.args);
         writeln!(log, "==== harness: start #{} {cmd:?} ====", self.spawns)
             .expect("write the node log");
         let stdout = log.try_clone().expect("clone the node log handle");
