@@ -192,7 +192,11 @@ impl Shard {
                 let point = snapshot
                     .as_ref()
                     .map(|s| (s.index, s.term, s.conf_state.clone()));
-                LogStore::recover(config.group, log, point)?
+                let mut store = LogStore::recover(config.group, log, point)?;
+                if let Some(snap) = &snapshot {
+                    reconcile_wal_with_snapshot(config.group, log, snap, &mut store, effects);
+                }
+                store
             }
             None if snapshot.is_some() => {
                 return Err(ShardError::Fatal(format!(
@@ -816,6 +820,52 @@ impl Shard {
                 .collect(),
         }
     }
+}
+
+/// A crash can leave the newest snapshot ahead of what the WAL records: between writing our own
+/// snapshot and compacting the WAL (harmless: the WAL still holds the entry at the snapshot
+/// index), or between installing a leader's snapshot and making its `Restore` record durable
+/// (the WAL's log then ends before the snapshot, or holds entries of an older term after it).
+/// Brings the WAL in line before anything new is appended: compact if the log chains onto the
+/// snapshot, else restart the log at the snapshot.
+fn reconcile_wal_with_snapshot(
+    group: u64,
+    log: &tinkerdb_wal::GroupLog,
+    snap: &SnapshotInfo,
+    store: &mut LogStore,
+    effects: &mut Effects,
+) {
+    let wal_point = log.compacted.map_or(0, |(index, _)| index);
+    if snap.index <= wal_point {
+        return;
+    }
+    let chains = log
+        .entries
+        .iter()
+        .find(|e| e.index == snap.index)
+        .is_some_and(|e| e.term == snap.term);
+    if chains {
+        effects.records.push(Record::Compact {
+            group,
+            index: snap.index,
+            term: snap.term,
+        });
+        return;
+    }
+    info!(
+        snapshot = snap.index,
+        "the WAL does not reach the newest snapshot (a crash after a snapshot install); restarting the log there"
+    );
+    store.install_snapshot(snap.index, snap.term, snap.conf_state.clone());
+    effects.records.push(Record::Restore {
+        group,
+        index: snap.index,
+        term: snap.term,
+    });
+    effects.records.push(Record::ConfState {
+        group,
+        data: encode_conf_state(&snap.conf_state),
+    });
 }
 
 fn to_wal_entry(entry: &Entry) -> LogEntry {

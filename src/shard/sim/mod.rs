@@ -87,15 +87,6 @@ const SETTLE_MS_MAX: u64 = 30_000;
 /// Work allowed to the linearizability checker per run (deterministic: steps, no deadline).
 const CHECK_STEPS_MAX: u64 = 5_000_000;
 
-/// Known shard bug, tolerated so the other invariants keep running in CI: a leader never
-/// sends a snapshot to a follower that needs entries it has compacted away
-/// (`LogStore::snapshot` in `storage.rs` always answers `SnapshotTemporarilyUnavailable` and
-/// never sets the `snapshot_wanted` flag that `Shard::prepare_wanted_snapshot` waits for), so
-/// such a follower stays behind until another node leads. While `true`, a node stuck that way
-/// counts as settled and is left out of the replica comparison, and the run reports it. Set it
-/// to `false` once the bug is fixed.
-const KNOWN_BUG_SNAPSHOTS_NEVER_SENT: bool = true;
-
 /// Everything one seed decides about a run.
 #[derive(Debug, Clone)]
 struct SimConfig {
@@ -160,9 +151,9 @@ struct Report {
     crashes_mid_write: u64,
     torn_tails: u64,
     partitions: u64,
+    /// Snapshots a leader sent to a lagging follower.
+    snapshots_sent: u64,
     leaders_elected: usize,
-    /// Nodes left behind by [`KNOWN_BUG_SNAPSHOTS_NEVER_SENT`] at the end.
-    stuck_nodes: usize,
     final_applied: u64,
     end_ms: u64,
 }
@@ -182,6 +173,7 @@ struct Sim {
     crashes: u64,
     crashes_mid_write: u64,
     torn_tails: u64,
+    snapshots_sent: u64,
     settling: bool,
     logger: slog::Logger,
     /// Holds every node's folder; deleted when the run ends.
@@ -214,6 +206,7 @@ impl Sim {
             crashes: 0,
             crashes_mid_write: 0,
             torn_tails: 0,
+            snapshots_sent: 0,
             settling: false,
             logger: slog::Logger::root(slog::Discard, slog::o!()),
             _dir: dir,
@@ -392,14 +385,19 @@ impl Sim {
             if !effects.records.is_empty() {
                 let records = std::mem::take(&mut effects.records);
                 self.nodes[index].disk.append(records);
-                if self.rng.chance(self.config.crash_mid_write_per_mille)
-                    && self.crashable().contains(&(index as u64 + 1))
-                {
-                    // The process dies before the fsync returns: nothing of this Ready is
-                    // sent or acknowledged, and the disk keeps only part of the write.
-                    drop(shard);
-                    self.crash(index, true);
-                    return Ok(());
+                if self.rng.chance(self.config.crash_mid_write_per_mille) {
+                    // `crashable` must see this node running.
+                    self.nodes[index].shard = Some(shard);
+                    if self.crashable().contains(&(index as u64 + 1)) {
+                        // The process dies before the fsync returns: nothing of this Ready is
+                        // sent or acknowledged, and the disk keeps only part of the write.
+                        self.crash(index, true);
+                        return Ok(());
+                    }
+                    shard = self.nodes[index]
+                        .shard
+                        .take()
+                        .expect("the shard was just put back");
                 }
                 self.nodes[index].disk.commit();
             }
@@ -439,6 +437,7 @@ impl Sim {
             for msg in messages {
                 if msg.get_msg_type() == raft::prelude::MessageType::MsgSnapshot {
                     snapshots += 1;
+                    self.snapshots_sent += 1;
                     let text = format!(
                         "n{from} → n{to}: snapshot at {}",
                         msg.get_snapshot().get_metadata().index
@@ -468,23 +467,16 @@ impl Sim {
         }
     }
 
-    /// The running nodes the nemesis may kill now. A majority must stay up so the run makes
-    /// progress; nodes stuck by [`KNOWN_BUG_SNAPSHOTS_NEVER_SENT`] count as down, and may
-    /// always be killed (that changes nothing about the quorum).
+    /// The running nodes the nemesis may kill now: none if a minority is already down (a
+    /// majority must stay up so the run makes progress), else every running node.
     fn crashable(&self) -> Vec<u64> {
-        if self.settling {
+        let down = self.nodes.iter().filter(|n| n.shard.is_none()).count() as u64;
+        if self.settling || down >= (self.config.nodes - 1) / 2 {
             return Vec::new();
         }
-        let stuck = self.stuck_nodes();
-        let unavailable = self
-            .nodes
-            .iter()
-            .filter(|n| n.shard.is_none() || stuck.contains(&n.id))
-            .count() as u64;
-        let room = unavailable < (self.config.nodes - 1) / 2;
         self.nodes
             .iter()
-            .filter(|n| n.shard.is_some() && (room || stuck.contains(&n.id)))
+            .filter(|n| n.shard.is_some())
             .map(|n| n.id)
             .collect()
     }
@@ -635,8 +627,7 @@ impl Sim {
     }
 
     /// Whether every node runs, a leader is known, and all have applied the same, fully
-    /// committed log. With [`KNOWN_BUG_SNAPSHOTS_NEVER_SENT`], a node the leader can only catch
-    /// up with a snapshot counts as settled too; it is left out of the replica comparison.
+    /// committed log.
     fn settled(&self) -> bool {
         if self.nodes.iter().any(|n| n.shard.is_none()) {
             return false;
@@ -649,50 +640,15 @@ impl Sim {
         let Some(leader) = statuses.iter().find(|s| s.role == "leader") else {
             return false;
         };
-        let stuck = self.stuck_nodes();
         statuses.iter().all(|s| {
-            (s.applied == leader.commit && s.commit == leader.commit && s.leader == leader.node_id)
-                || stuck.contains(&s.node_id)
+            s.applied == leader.commit && s.commit == leader.commit && s.leader == leader.node_id
         })
-    }
-
-    /// Nodes the leader can only catch up with a snapshot: their next index is at or below
-    /// its compaction point (see [`KNOWN_BUG_SNAPSHOTS_NEVER_SENT`]). Empty once it is fixed.
-    fn stuck_nodes(&self) -> Vec<u64> {
-        if !KNOWN_BUG_SNAPSHOTS_NEVER_SENT {
-            return Vec::new();
-        }
-        let Some(leader) = self
-            .nodes
-            .iter()
-            .filter_map(|n| {
-                n.shard
-                    .as_ref()
-                    .filter(|s| s.is_leader())
-                    .map(Shard::status)
-            })
-            .max_by_key(|s| s.term)
-        else {
-            return Vec::new();
-        };
-        let compacted = leader.first_index - 1;
-        leader
-            .progress
-            .iter()
-            .filter(|p| p.id != leader.node_id && p.next <= compacted && p.matched < leader.commit)
-            .map(|p| p.id)
-            .collect()
     }
 
     /// Invariant 3: every state machine holds exactly the same bytes.
     fn check_replicas_identical(&mut self) -> Result<(), String> {
         let mut first: Option<(u64, Vec<u8>)> = None;
-        let stuck = self.stuck_nodes();
-        if !stuck.is_empty() {
-            let text = format!("known bug: {stuck:?} stuck behind the leader's snapshot");
-            self.trace.log(self.now_ms, &text);
-        }
-        for node in self.nodes.iter().filter(|n| !stuck.contains(&n.id)) {
+        for node in &self.nodes {
             let Some(shard) = &node.shard else {
                 return Err(format!("n{} is down after settling", node.id));
             };
@@ -742,8 +698,8 @@ impl Sim {
             crashes_mid_write: self.crashes_mid_write,
             torn_tails: self.torn_tails,
             partitions: self.nemesis.partitions(),
+            snapshots_sent: self.snapshots_sent,
             leaders_elected: self.leaders.len(),
-            stuck_nodes: self.stuck_nodes().len(),
             final_applied: self
                 .nodes
                 .iter()
