@@ -95,8 +95,16 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
     } else {
         CLUSTER_CATCH_UP_MAX_WAIT
     };
-    if !shard.wait_caught_up(max_wait).await? {
-        warn!("the data shard has not caught up after {max_wait:?}; serving anyway");
+    match shard.wait_caught_up(max_wait).await {
+        Ok(true) => {}
+        Ok(false) => warn!("the data shard has not caught up after {max_wait:?}; serving anyway"),
+        // The Raft loop stopped while starting: report why it stopped.
+        Err(_) => {
+            return Err(NodeError::Shard(match shard_exit.await {
+                Ok(Err(e)) => e,
+                _ => ShardError::Stopped,
+            }))
+        }
     }
     info!(
         node = config.node_id,

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use protobuf::Message as _;
 use raft::prelude::{
     ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
-    Message, Ready, Snapshot,
+    Message, MessageType, Ready, Snapshot,
 };
 use raft::{RawNode, StateRole};
 use tinkerdb_kv::ReadCtx;
@@ -304,10 +304,29 @@ impl Shard {
     }
 
     /// Feeds a message from a peer into raft-rs.
-    pub fn step(&mut self, msg: Message) {
+    ///
+    /// A heartbeat carries the commit index the leader knows this node has durably stored. If
+    /// that is past this node's log, the node's data was lost or wiped while it kept its id:
+    /// continuing could vote twice in a term or lose acknowledged writes, so it stops instead
+    /// (raft-rs would panic). Re-add it under a new id, or restore its data folder.
+    pub fn step(&mut self, msg: Message) -> Result<(), ShardError> {
+        if msg.get_msg_type() == MessageType::MsgHeartbeat
+            && msg.commit > self.raw.raft.raft_log.last_index()
+        {
+            return Err(ShardError::Fatal(format!(
+                "node {} holds the log up to {} but the leader (node {}) knows it stored up to {}: \
+                 this node's data was lost or replaced; refusing to continue (remove it from the \
+                 cluster and add it back under a new id, or restore its data folder)",
+                self.config.node_id,
+                self.raw.raft.raft_log.last_index(),
+                msg.from,
+                msg.commit
+            )));
+        }
         if let Err(e) = self.raw.step(msg) {
             tracing::debug!(error = %e, "raft ignored a peer message");
         }
+        Ok(())
     }
 
     /// Tells raft-rs whether a snapshot message reached the transport.

@@ -449,7 +449,9 @@ impl Driver {
                 }
                 received = self.inbox.recv_many(&mut incoming, MAX_REQUESTS_PER_ROUND) => {
                     for message in incoming.drain(..) {
-                        self.handle_peer(message);
+                        if let Err(e) = self.handle_peer(message) {
+                            return Err(self.fail_all(e.to_string()));
+                        }
                     }
                     if received == 0 {
                         // The transport is gone (shutdown); keep serving local requests.
@@ -711,22 +713,22 @@ impl Driver {
         self.members = current;
     }
 
-    fn handle_peer(&mut self, incoming: Incoming) {
+    fn handle_peer(&mut self, incoming: Incoming) -> Result<(), ShardError> {
         let message = match PeerMessage::decode(&incoming.bytes) {
             Ok(message) => message,
             Err(e) => {
                 warn!(peer = incoming.from, error = %e, "dropping a peer message");
-                return;
+                return Ok(());
             }
         };
         match message {
             PeerMessage::Raft { group, messages } => {
                 if group != DATA_GROUP {
-                    return;
+                    return Ok(());
                 }
                 for bytes in messages {
                     match decode_raft(&bytes) {
-                        Ok(msg) => self.shard.step(msg),
+                        Ok(msg) => self.shard.step(msg)?,
                         Err(e) => {
                             warn!(peer = incoming.from, error = %e, "dropping a raft message")
                         }
@@ -771,6 +773,7 @@ impl Driver {
                 self.answer(token, result);
             }
         }
+        Ok(())
     }
 
     fn send_raft_messages(&mut self, messages: Vec<raft::prelude::Message>) {
