@@ -10,10 +10,10 @@
 #   1. throughput and latency: redis-benchmark -t set,get -n BENCH_N -c 50 -d 64 with pipelines
 #      of 1 and 16, against redis, the cluster's leader, and a follower (which forwards writes to
 #      the leader and reads through ReadIndex); ratios against redis;
-#   2. catch-up of a new node: a follower is stopped and its data directory wiped, BENCH_LOAD_KEYS
-#      keys are loaded into the leader with `redis-cli --pipe`, then the follower starts empty; the
-#      time until its raft_applied_index reaches the leader's raft_commit_index (it receives a
-#      snapshot, then the log after it).
+#   2. catch-up of a new node: BENCH_LOAD_KEYS keys are loaded into the leader with
+#      `redis-cli --pipe`, then a new, empty node is added (`tinkerdb cluster add-node`, started
+#      with --join); the time until its raft_applied_index reaches the leader's raft_commit_index
+#      (it receives a snapshot, then the log after it).
 #
 # The report is printed as Markdown and written to bench-results/cluster.md.
 #
@@ -23,8 +23,8 @@
 #   BENCH_PIPELINES="1 16"  pipeline depths
 #   BENCH_LOAD_KEYS=1000000 keys loaded for the catch-up section
 #   BENCH_STEP_TIMEOUT=900  seconds any single step may take
-#   BENCH_CATCHUP_WIPE=1    1: the stopped node's data directory is wiped (a new, empty node
-#                           under the old id); 0: it keeps its data (a node that fell behind)
+#   BENCH_CATCHUP_WIPE=1    1: a new, empty node joins; 0: a follower stopped during the load
+#                           restarts on its old data (a node that fell behind)
 # A quick run: BENCH_N=20000 BENCH_LOAD_KEYS=100000 scripts/bench-cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,7 +104,8 @@ initial_cluster=""
 # start_node ID: starts node ID on its ports and data directory (kept across restarts).
 start_node() {
     local id="$1"
-    "$TINKERDB_BIN" server --node-id "$id" --initial-cluster "$initial_cluster" \
+    shift
+    "$TINKERDB_BIN" server --node-id "$id" --initial-cluster "$initial_cluster" "$@" \
         --data-dir "$work/node$id/data" \
         --listen "127.0.0.1:${PORT[$id]}" \
         --peer-listen "127.0.0.1:${PEER[$id]}" \
@@ -262,19 +263,26 @@ done
 } >>"$report"
 
 # ---- 2. catch-up of a new node ---------------------------------------------------------------
-newbie=$follower_id
-log "stopping node $newbie (wipe its data: $CATCHUP_WIPE)"
-kill -9 "${PID[$newbie]}"
-wait "${PID[$newbie]}" 2>/dev/null || true
-if [ "$CATCHUP_WIPE" = 1 ]; then
-    rm -rf "$work/node$newbie/data"
-    mkdir -p "$work/node$newbie/data"
-    how="started empty"
-else
-    how="restarted on its old data"
-fi
+# BENCH_CATCHUP_WIPE=1 (default): a brand-new node (id NODES+1, empty data) is added with
+# `tinkerdb cluster add-node` and started with --join after the load: it must receive a snapshot.
+# BENCH_CATCHUP_WIPE=0: a follower is stopped during the load and restarted on its old data.
 survivors=()
-for id in $all; do [ "$id" = "$newbie" ] || survivors+=("$id"); done
+if [ "$CATCHUP_WIPE" = 1 ]; then
+    newbie=$((NODES + 1))
+    mkdir -p "$work/node$newbie/data"
+    PORT[$newbie]=$(free_port)
+    PEER[$newbie]=$(free_port)
+    ADMIN[$newbie]=$(free_port)
+    how="added as a new, empty node"
+    survivors=($all)
+else
+    newbie=$follower_id
+    log "stopping node $newbie during the load"
+    kill -9 "${PID[$newbie]}"
+    wait "${PID[$newbie]}" 2>/dev/null || true
+    how="restarted on its old data"
+    for id in $all; do [ "$id" = "$newbie" ] || survivors+=("$id"); done
+fi
 leader_id=$(wait_leader "${survivors[@]}")
 
 log "generating $LOAD_KEYS distinct SETs with $VALUE_BYTES-byte values"
@@ -296,8 +304,15 @@ target_index=$(raft_field "$leader_id" raft_commit_index)
 [ -n "$target_index" ] || die "leader $leader_id did not answer INFO raft"
 log "loaded in $load_s s; leader commit index $target_index; node $newbie is $how"
 
-t0=$(now)
-start_node "$newbie"
+if [ "$CATCHUP_WIPE" = 1 ]; then
+    "$TINKERDB_BIN" cluster --admin "127.0.0.1:${ADMIN[$leader_id]}" add-node --id "$newbie" \
+        --peer-addr "127.0.0.1:${PEER[$newbie]}" >&2 || die "add-node failed"
+    t0=$(now)
+    start_node "$newbie" --join "127.0.0.1:${PEER[$leader_id]}"
+else
+    t0=$(now)
+    start_node "$newbie"
+fi
 applied=""
 caught_up=""
 for ((i = 0; i < STEP_TIMEOUT * 20; i++)); do
@@ -315,11 +330,11 @@ snapshots=$(grep -ci "snapshot" "$work/node$newbie/server.log" || true)
 {
     echo "## Catch-up of a node ($how) after $LOAD_KEYS keys"
     echo
-    echo "Node $newbie was stopped (data wiped: $CATCHUP_WIPE); $LOAD_KEYS keys ($VALUE_BYTES-byte values) were loaded into"
+    echo "$LOAD_KEYS keys ($VALUE_BYTES-byte values) were loaded into"
     echo "leader $leader_id with redis-cli --pipe in $load_s s; node $newbie was then $how. Time from its start until its"
     echo "raft_applied_index reached the leader's commit index ($target_index) after the load:"
     echo
-    echo "| keys | load s (2 of 3 nodes) | catch-up s | DBSIZE on the new node after |"
+    echo "| keys | load s | catch-up s | DBSIZE on the new node after |"
     echo "| ---: | ---: | ---: | ---: |"
     echo "| $LOAD_KEYS | $load_s | $caught_up | $size |"
     echo

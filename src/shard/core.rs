@@ -707,6 +707,12 @@ impl Shard {
             .map_err(|e| ShardError::Retry(format!("membership change refused: {e}")))
     }
 
+    /// Voters and learners, for noticing removals (cheap: called every round).
+    pub fn member_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        let cs = self.raw.store().conf_state();
+        cs.voters.iter().chain(&cs.learners).copied()
+    }
+
     /// Whether this node has been removed from the group's configuration.
     pub fn removed(&self) -> bool {
         let cs = self.raw.store().conf_state();

@@ -698,13 +698,12 @@ impl Driver {
 
     /// On the leader: tells nodes that just left the configuration to stop.
     fn notify_removed_members(&mut self) {
-        let status = self.shard.status();
-        let current: std::collections::BTreeSet<u64> = status
-            .voters
-            .iter()
-            .chain(&status.learners)
-            .copied()
-            .collect();
+        let unchanged = self.shard.member_ids().count() == self.members.len()
+            && self.shard.member_ids().all(|id| self.members.contains(&id));
+        if unchanged {
+            return;
+        }
+        let current: std::collections::BTreeSet<u64> = self.shard.member_ids().collect();
         if self.shard.is_leader() {
             for gone in self.members.difference(&current) {
                 self.transport.send(*gone, PeerMessage::Removed.encode());
