@@ -23,7 +23,7 @@ use super::core::{Effects, RaftStatus, ReadOp, Shard, ShardConfig};
 use super::entry::Payload;
 use super::snapshot::{SnapshotInfo, SnapshotStore};
 use super::state_machine::{read_commands, read_versions, SharedKeyspace, SharedUsers};
-use super::wire::{decode_raft, PeerMessage, WireFrame};
+use super::wire::{decode_raft, snapshot_chunks, PeerMessage, SnapshotAssembly, WireFrame};
 use super::ShardError;
 use crate::config::{Config, FsyncPolicy};
 use crate::transport::{Incoming, Transport};
@@ -352,6 +352,7 @@ pub fn start(
         forwarded: HashMap::new(),
         members: std::collections::BTreeSet::new(),
         told_removed: false,
+        snapshot_assembly: SnapshotAssembly::default(),
         next_token: 1,
         purge_in_flight: false,
         tick: Duration::from_millis(config.tick_ms),
@@ -410,6 +411,8 @@ struct Driver {
     members: std::collections::BTreeSet<u64>,
     /// Set when the leader said this node was removed.
     told_removed: bool,
+    /// Pieces of a snapshot being received.
+    snapshot_assembly: SnapshotAssembly,
     next_token: u64,
     purge_in_flight: bool,
     tick: Duration,
@@ -752,6 +755,32 @@ impl Driver {
                     self.answer(local, Err(e));
                 }
             }
+            PeerMessage::SnapshotChunk {
+                group,
+                transfer,
+                header,
+                offset,
+                total,
+                data,
+            } => {
+                if group != DATA_GROUP {
+                    return Ok(());
+                }
+                match self.snapshot_assembly.add(
+                    incoming.from,
+                    transfer,
+                    &header,
+                    offset,
+                    total,
+                    data,
+                ) {
+                    Ok(Some(msg)) => self.shard.step(msg)?,
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(peer = incoming.from, error = %e, "dropping a snapshot transfer")
+                    }
+                }
+            }
             PeerMessage::Removed => {
                 warn!(
                     by = incoming.from,
@@ -784,18 +813,22 @@ impl Driver {
         for msg in messages {
             by_peer.entry(msg.to).or_default().push(msg);
         }
-        for (to, msgs) in by_peer {
-            let snapshots = msgs
-                .iter()
-                .filter(|m| m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot)
-                .count();
-            let sent = self
-                .transport
-                .send(to, PeerMessage::raft(DATA_GROUP, &msgs).encode());
-            if !sent {
-                self.shard.report_unreachable(to);
+        for (to, mut msgs) in by_peer {
+            let (snapshots, others): (Vec<_>, Vec<_>) = msgs
+                .drain(..)
+                .partition(|m| m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot);
+            if !others.is_empty() {
+                let sent = self
+                    .transport
+                    .send(to, PeerMessage::raft(DATA_GROUP, &others).encode());
+                if !sent {
+                    self.shard.report_unreachable(to);
+                }
             }
-            for _ in 0..snapshots {
+            for snapshot in snapshots {
+                let sent = snapshot_chunks(DATA_GROUP, &snapshot)
+                    .into_iter()
+                    .all(|chunk| self.transport.send(to, chunk.encode()));
                 self.shard.report_snapshot(to, sent);
             }
         }

@@ -31,6 +31,25 @@ pub enum PeerMessage {
         /// What to propose.
         payload: Payload,
     },
+    /// One piece of a snapshot too large for one message. The pieces of a transfer go out in
+    /// order on the same connection, interleaved with other traffic (heartbeats keep flowing
+    /// during a long transfer); the receiver reassembles them and steps the whole snapshot
+    /// message. A lost piece aborts the transfer; the leader then starts it over.
+    SnapshotChunk {
+        /// The Raft group.
+        group: u64,
+        /// Identifies the transfer (the snapshot's index and term, and the sender's id).
+        transfer: (u64, u64),
+        /// The raft-rs snapshot message without its data (protobuf), in every piece so any
+        /// piece can be checked against the transfer.
+        header: Vec<u8>,
+        /// Where this piece starts in the snapshot data.
+        offset: u64,
+        /// The whole snapshot data's length.
+        total: u64,
+        /// The piece.
+        data: Vec<u8>,
+    },
     /// The leader tells a node it was removed from the cluster (a removed node may never see
     /// the entry that removes it committed, because it no longer gets the log).
     Removed,
@@ -71,6 +90,111 @@ impl PeerMessage {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Size of a snapshot piece: small enough that heartbeats between pieces stay timely.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Largest snapshot a follower accepts (a bound on memory from a peer's claims).
+pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 30;
+
+/// Splits a snapshot message into pieces (a message without data stays one piece).
+pub fn snapshot_chunks(group: u64, msg: &Message) -> Vec<PeerMessage> {
+    let data = msg.get_snapshot().get_data();
+    let meta = msg.get_snapshot().get_metadata();
+    let mut header = msg.clone();
+    header.mut_snapshot().data = Default::default();
+    let header = header
+        .write_to_bytes()
+        .expect("encoding an in-memory raft message cannot fail");
+    let total = data.len() as u64;
+    let pieces = data.chunks(SNAPSHOT_CHUNK_BYTES).collect::<Vec<_>>();
+    let pieces = if pieces.is_empty() {
+        vec![&[][..]]
+    } else {
+        pieces
+    };
+    let mut offset = 0u64;
+    pieces
+        .into_iter()
+        .map(|piece| {
+            let chunk = PeerMessage::SnapshotChunk {
+                group,
+                transfer: (meta.index, meta.term),
+                header: header.clone(),
+                offset,
+                total,
+                data: piece.to_vec(),
+            };
+            offset += piece.len() as u64;
+            chunk
+        })
+        .collect()
+}
+
+/// Reassembles snapshot pieces from one peer; at most one transfer at a time.
+#[derive(Debug, Default)]
+pub struct SnapshotAssembly {
+    current: Option<Assembly>,
+}
+
+#[derive(Debug)]
+struct Assembly {
+    from: u64,
+    transfer: (u64, u64),
+    total: u64,
+    data: Vec<u8>,
+}
+
+impl SnapshotAssembly {
+    /// Adds a piece; returns the whole snapshot message once the last piece arrives. A piece
+    /// out of order (a lost one) drops the transfer: the leader will send the snapshot again.
+    pub fn add(
+        &mut self,
+        from: u64,
+        transfer: (u64, u64),
+        header: &[u8],
+        offset: u64,
+        total: u64,
+        data: Vec<u8>,
+    ) -> Result<Option<Message>, WireError> {
+        if total > MAX_SNAPSHOT_BYTES {
+            self.current = None;
+            return Err(WireError(format!(
+                "snapshot of {total} bytes is over the limit"
+            )));
+        }
+        if offset == 0 {
+            self.current = Some(Assembly {
+                from,
+                transfer,
+                total,
+                data: Vec::with_capacity(total as usize),
+            });
+        }
+        let Some(assembly) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        let in_order = assembly.from == from
+            && assembly.transfer == transfer
+            && assembly.total == total
+            && assembly.data.len() as u64 == offset
+            && offset + data.len() as u64 <= total;
+        if !in_order {
+            self.current = None;
+            return Ok(None);
+        }
+        assembly.data.extend_from_slice(&data);
+        if (assembly.data.len() as u64) < total {
+            return Ok(None);
+        }
+        let Some(done) = self.current.take() else {
+            return Ok(None);
+        };
+        let mut msg = decode_raft(header)?;
+        msg.mut_snapshot().data = done.data.into();
+        Ok(Some(msg))
     }
 }
 
@@ -201,5 +325,79 @@ mod tests {
             .collect();
         assert_eq!(back, frames);
         assert!(PeerMessage::decode(&[0xff, 0xff]).is_err());
+    }
+
+    fn snapshot_message(bytes: usize) -> Message {
+        let mut msg = Message::default();
+        msg.set_msg_type(raft::prelude::MessageType::MsgSnapshot);
+        msg.to = 2;
+        msg.from = 1;
+        let snap = msg.mut_snapshot();
+        snap.data = (0..bytes)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        snap.mut_metadata().index = 40;
+        snap.mut_metadata().term = 3;
+        msg
+    }
+
+    fn pieces(msg: &Message) -> Vec<(u64, Vec<u8>, u64, u64, Vec<u8>)> {
+        snapshot_chunks(1, msg)
+            .into_iter()
+            .map(
+                |c| match PeerMessage::decode(&c.encode()).expect("decode") {
+                    PeerMessage::SnapshotChunk {
+                        transfer,
+                        header,
+                        offset,
+                        total,
+                        data,
+                        ..
+                    } => (transfer.0, header, offset, total, data),
+                    other => panic!("unexpected {other:?}"),
+                },
+            )
+            .collect()
+    }
+
+    #[test]
+    fn snapshots_travel_in_pieces_and_reassemble() {
+        let msg = snapshot_message(SNAPSHOT_CHUNK_BYTES * 2 + 17);
+        let parts = pieces(&msg);
+        assert_eq!(parts.len(), 3);
+        let mut assembly = SnapshotAssembly::default();
+        let mut out = None;
+        for (index, header, offset, total, data) in parts {
+            out = assembly
+                .add(1, (index, 3), &header, offset, total, data)
+                .expect("valid");
+        }
+        assert_eq!(out.expect("complete"), msg);
+        let empty = snapshot_message(0);
+        let (index, header, offset, total, data) = pieces(&empty).remove(0);
+        let whole = assembly
+            .add(1, (index, 3), &header, offset, total, data)
+            .expect("valid");
+        assert_eq!(whole.expect("complete"), empty);
+    }
+
+    #[test]
+    fn a_lost_piece_drops_the_transfer() {
+        let msg = snapshot_message(SNAPSHOT_CHUNK_BYTES * 3);
+        let mut parts = pieces(&msg);
+        parts.remove(1);
+        let mut assembly = SnapshotAssembly::default();
+        for (index, header, offset, total, data) in parts {
+            let out = assembly
+                .add(1, (index, 3), &header, offset, total, data)
+                .expect("valid");
+            assert!(
+                out.is_none(),
+                "an incomplete transfer never yields a snapshot"
+            );
+        }
+        let err = assembly.add(1, (40, 3), &[], 0, MAX_SNAPSHOT_BYTES + 1, Vec::new());
+        assert!(err.is_err(), "oversized claims are refused");
     }
 }
