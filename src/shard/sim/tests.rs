@@ -127,3 +127,15 @@ fn snapshot_install_survives_a_crash_before_the_wal_write() {
         }
     }
 }
+
+#[test]
+fn tmp_baseline_dump() {
+    for seed in 0..24 {
+        let r = run_seed(seed, 300, false).expect("pass");
+        eprintln!("BASE {seed} {} {} {} {} {} {}", r.events, r.history_ops, r.crashes, r.partitions, r.final_applied, r.end_ms);
+    }
+    for &seed in SNAPSHOT_INSTALL_CRASH_SEEDS {
+        let r = run_seed(seed, CI_OPS, false).expect("pass");
+        eprintln!("BASE {seed} {} {} {} {} {} {}", r.events, r.history_ops, r.crashes, r.partitions, r.final_applied, r.end_ms);
+    }
+}
