@@ -86,16 +86,9 @@ async fn cluster(State(ctx): State<Arc<ServerContext>>) -> Response {
 /// The JSON of `/api/cluster` (also what `tinkerdb cluster status --json` prints).
 pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
     let r = &status.raft;
-    let mut members: std::collections::BTreeMap<u64, String> = ctx
-        .config
-        .parse_initial_cluster()
-        .unwrap_or_default()
+    let members: Vec<Value> = ctx
+        .member_addresses(status)
         .into_iter()
-        .collect();
-    members.extend(status.added_members.iter().cloned());
-    let members: Vec<Value> = members
-        .into_iter()
-        .filter(|(id, _)| r.voters.contains(id) || r.learners.contains(id))
         .map(|(id, addr)| json!({"id": id, "peer_addr": addr}))
         .collect();
     let progress: Vec<Value> = r

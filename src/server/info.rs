@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use tinkerdb_resp::Frame;
 
-use super::errors::shard_error;
 use super::server_commands::REDIS_COMPAT_VERSION;
 use super::session::Session;
 use crate::shard::NodeStatus;
@@ -38,15 +37,9 @@ pub async fn render(session: &Session, args: &[Bytes]) -> Frame {
     {
         wanted = DEFAULT_SECTIONS.iter().map(|s| s.to_string()).collect();
     }
-    let status = match session
-        .ctx()
-        .router
-        .primary()
-        .status(session.tenant())
-        .await
-    {
+    let status = match session.status().await {
         Ok(status) => status,
-        Err(e) => return shard_error(&e),
+        Err(frame) => return frame,
     };
     let mut out = String::new();
     for section in DEFAULT_SECTIONS

@@ -133,6 +133,26 @@ pub async fn serve(
     ctx.clients.kill_all();
 }
 
+impl ServerContext {
+    /// Peer addresses of the current voters and learners: the initial cluster's plus those
+    /// added by membership changes (for `CLUSTER NODES` and `/api/cluster`).
+    pub fn member_addresses(
+        &self,
+        status: &crate::shard::NodeStatus,
+    ) -> std::collections::BTreeMap<u64, String> {
+        let mut members: std::collections::BTreeMap<u64, String> = self
+            .config
+            .parse_initial_cluster()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        members.extend(status.added_members.iter().cloned());
+        let r = &status.raft;
+        members.retain(|id, _| r.voters.contains(id) || r.learners.contains(id));
+        members
+    }
+}
+
 fn run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut out = String::with_capacity(40);

@@ -305,15 +305,9 @@ async fn watch(session: &mut Session, keys: &[Bytes]) -> Frame {
 /// shard for now, so no slot ranges yet). Node ids are the Raft ids as 40 hex digits.
 async fn cluster(session: &Session, args: &[Bytes]) -> Frame {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-    let status = match session
-        .ctx()
-        .router
-        .primary()
-        .status(session.tenant())
-        .await
-    {
+    let status = match session.status().await {
         Ok(status) => status,
-        Err(e) => return shard_error(&e),
+        Err(frame) => return frame,
     };
     let r = &status.raft;
     let node_name = |id: u64| format!("{id:040x}");
@@ -335,14 +329,7 @@ async fn cluster(session: &Session, args: &[Bytes]) -> Frame {
             }
         }
         "nodes" => {
-            let mut members: std::collections::BTreeMap<u64, String> = session
-                .ctx()
-                .config
-                .parse_initial_cluster()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            members.extend(status.added_members.iter().cloned());
+            let members = session.ctx().member_addresses(&status);
             let mut text = String::new();
             for id in r.voters.iter().chain(&r.learners) {
                 let addr = members.get(id).cloned().unwrap_or_default();

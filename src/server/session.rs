@@ -246,6 +246,16 @@ impl Session {
         &self.ctx
     }
 
+    /// The node's status as the connection's tenant sees it, or the error reply to send.
+    pub async fn status(&self) -> Result<crate::shard::NodeStatus, Frame> {
+        self.ctx
+            .router
+            .primary()
+            .status(self.tenant())
+            .await
+            .map_err(|e| shard_error(&e))
+    }
+
     /// The logged-in user (None before AUTH when a password is required).
     pub fn user(&self) -> Option<&User> {
         self.user.as_ref()
