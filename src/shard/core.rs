@@ -696,6 +696,13 @@ impl Shard {
                 leader: self.raw.raft.leader_id,
             });
         }
+        if change == ConfChangeType::RemoveNode && node == self.config.node_id {
+            // raft-rs 0.7 panics when a leader keeps persisting entries after removing itself;
+            // the safe order is to move leadership away first.
+            return Err(ShardError::Retry(format!(
+                "node {node} is the leader: move leadership first (tinkerdb cluster transfer-leader), then remove it"
+            )));
+        }
         let mut single = ConfChangeSingle::default();
         single.set_change_type(change);
         single.node_id = node;

@@ -168,7 +168,22 @@ impl LogStore {
     }
 
     /// Records a new hard state (term, vote, commit).
+    ///
+    /// Invariants (Raft's safety rests on them): the term never goes back, and neither does
+    /// the commit index (committed entries are never un-committed).
     pub fn set_hard_state(&mut self, hs: HardState) {
+        assert!(
+            hs.term >= self.hard_state.term,
+            "term regression: {} after {}",
+            hs.term,
+            self.hard_state.term
+        );
+        assert!(
+            hs.commit >= self.hard_state.commit,
+            "commit regression: {} after {}",
+            hs.commit,
+            self.hard_state.commit
+        );
         self.hard_state = hs;
     }
 
@@ -199,6 +214,11 @@ impl LogStore {
 
     /// Records a new commit index (from a light ready).
     pub fn set_commit(&mut self, commit: u64) {
+        assert!(
+            commit >= self.hard_state.commit,
+            "commit regression: {commit} after {}",
+            self.hard_state.commit
+        );
         self.hard_state.commit = commit;
     }
 
