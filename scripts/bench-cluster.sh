@@ -27,6 +27,8 @@
 #                           restarts on its old data (a node that fell behind)
 # A quick run: BENCH_N=20000 BENCH_LOAD_KEYS=100000 scripts/bench-cluster.sh
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/bench-common.sh
+source "$(dirname "$0")/lib/bench-common.sh"
 cd "$(dirname "$0")/.."
 
 N="${BENCH_N:-200000}"
@@ -37,145 +39,11 @@ STEP_TIMEOUT="${BENCH_STEP_TIMEOUT:-900}"
 CATCHUP_WIPE="${BENCH_CATCHUP_WIPE:-1}"
 VALUE_BYTES=64
 NODES=3
-# Polls of 0.1 s while waiting for a server to answer PING (60 s).
-READY_POLLS_MAX=600
-# Random ports are drawn below Linux's ephemeral range, so client sockets never hold them.
-PORT_MIN=20000
-PORT_SPAN=12000
-PORT_TRIES_MAX=200
+LOG_TAG=bench-cluster
+FAILED_LOG_PREFIX=cluster-
 
-log() { printf 'bench-cluster: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-for tool in redis-server redis-cli redis-benchmark timeout awk; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (scripts/install-test-deps.sh installs the redis tools)"
-done
-
-mkdir -p target bench-results
-work=$(mktemp -d "$PWD/target/bench-cluster.XXXXXX")
-declare -A PID PORT PEER ADMIN
-started_pids=()
-
-cleanup() {
-    local status=$? pid log
-    for pid in "${started_pids[@]}"; do
-        kill -9 "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "$status" -ne 0 ]; then
-        mkdir -p bench-results/failed
-        for log in "$work"/*/server.log; do
-            if [ -f "$log" ]; then
-                cp "$log" "bench-results/failed/cluster-$(basename "$(dirname "$log")").log"
-            fi
-        done
-        log "failed (exit $status); server logs kept in bench-results/failed/"
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-used_ports=" "
-# free_port: a loopback port nobody listens on and this run has not handed out yet.
-free_port() {
-    local try port
-    for ((try = 0; try < PORT_TRIES_MAX; try++)); do
-        port=$((PORT_MIN + RANDOM % PORT_SPAN))
-        case "$used_ports" in *" $port "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            used_ports+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free port after $PORT_TRIES_MAX tries"
-}
-
-now() { date +%s.%N; }
-ms_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
-
-TINKERDB_BIN=""
-initial_cluster=""
-
-# start_node ID: starts node ID on its ports and data directory (kept across restarts).
-start_node() {
-    local id="$1"
-    shift
-    "$TINKERDB_BIN" server --node-id "$id" --initial-cluster "$initial_cluster" "$@" \
-        --data-dir "$work/node$id/data" \
-        --listen "127.0.0.1:${PORT[$id]}" \
-        --peer-listen "127.0.0.1:${PEER[$id]}" \
-        --admin-listen "127.0.0.1:${ADMIN[$id]}" \
-        >>"$work/node$id/server.log" 2>&1 &
-    PID[$id]=$!
-    started_pids+=("$!")
-}
-
-wait_ready() {
-    local id="$1" i
-    for ((i = 0; i < READY_POLLS_MAX; i++)); do
-        [ "$(redis-cli -h 127.0.0.1 -p "${PORT[$id]}" ping 2>/dev/null)" = "PONG" ] && return 0
-        if ! kill -0 "${PID[$id]}" 2>/dev/null; then
-            local status=0
-            wait "${PID[$id]}" || status=$?
-            tail -n 30 "$(server_log "$id")" >&2
-            die "node $id exited with status $status before answering PING"
-        fi
-        sleep 0.1
-    done
-    die "node $id did not answer PING within $((READY_POLLS_MAX / 10)) s"
-}
-
-# raft_field ID FIELD: one field of node ID's INFO raft (empty if it does not answer).
-raft_field() {
-    timeout 2 redis-cli -h 127.0.0.1 -p "${PORT[$1]}" info raft 2>/dev/null \
-        | awk -F: -v f="$2" '$1 == f { sub(/\r$/, "", $2); print $2 }' || true
-}
-
-# leader IDS...: prints the leader every node of IDS names (and which says it leads), or nothing.
-leader() {
-    local id lead="" l
-    for id in "$@"; do
-        l=$(raft_field "$id" raft_leader_id)
-        [ -n "$l" ] && [ "$l" != 0 ] || return 0
-        [ -z "$lead" ] || [ "$lead" = "$l" ] || return 0
-        lead=$l
-    done
-    [ -n "$lead" ] && [ "$(raft_field "$lead" raft_role)" = "leader" ] && echo "$lead"
-    return 0
-}
-
-wait_leader() {
-    local i l
-    for ((i = 0; i < STEP_TIMEOUT * 20; i++)); do
-        l=$(leader "$@")
-        [ -n "$l" ] && { echo "$l"; return 0; }
-        sleep 0.05
-    done
-    die "no agreed leader among nodes $* within $STEP_TIMEOUT s"
-}
-
-
-# server_log NAME: the log of a node id or of "redis".
-server_log() {
-    if [ "$1" = redis ]; then echo "$work/redis/server.log"; else echo "$work/node$1/server.log"; fi
-}
-
-# start_redis: redis-server, durable like the cluster (PORT[redis], PID[redis]).
-start_redis() {
-    mkdir -p "$work/redis"
-    PORT[redis]=$(free_port)
-    redis-server --port "${PORT[redis]}" --bind 127.0.0.1 --dir "$work/redis" \
-        --appendonly yes --appendfsync always --save "" --daemonize no \
-        >"$work/redis/server.log" 2>&1 &
-    PID[redis]=$!
-    started_pids+=("$!")
-    wait_ready redis
-}
+require_tools redis-server redis-cli redis-benchmark timeout awk
+bench_init_work bench-cluster
 
 # bench NAME PIPELINE: redis-benchmark SET and GET against NAME (a node id or "redis"), CSV.
 bench() {
@@ -186,53 +54,23 @@ bench() {
         || die "redis-benchmark against $name failed or timed out"
 }
 
-# field NAME PIPELINE TEST COLUMN: one value from the CSV (columns: 2 rps, 5 p50, 7 p99).
-field() {
-    awk -F'","' -v t="$3" -v c="$4" '
-        { gsub(/^"|"$/, "") }
-        $1 == t { print ($c == "" ? "-" : $c); found = 1; exit }
-        END { if (!found) print "-" }' "$work/bench-$1-P$2.csv"
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
-
 # ---- build and start -------------------------------------------------------------------------
-log "cargo build --release"
-cargo build --release --bin tinkerdb >&2
-# Run a private copy: a rebuild during the run must not change the binary that restarts use.
-mkdir -p "$work/bin"
-cp target/release/tinkerdb "$work/bin/tinkerdb"
-TINKERDB_BIN="$work/bin/tinkerdb"
-start_redis
-members=()
-for id in $(seq 1 $NODES); do
-    mkdir -p "$work/node$id/data"
-    PORT[$id]=$(free_port)
-    PEER[$id]=$(free_port)
-    ADMIN[$id]=$(free_port)
-    members+=("$id=127.0.0.1:${PEER[$id]}")
-done
-initial_cluster=$(IFS=,; echo "${members[*]}")
-for id in $(seq 1 $NODES); do start_node "$id"; done
-for id in $(seq 1 $NODES); do wait_ready "$id"; done
+build_release
+use_private_binary
+start_redis redis always
+start_cluster "$NODES"
 all=$(seq 1 $NODES)
 # shellcheck disable=SC2086
 leader_id=$(wait_leader $all)
 follower_id=$((leader_id % NODES + 1))
 log "cluster up: leader node $leader_id, benchmarking follower node $follower_id"
 
-commit=unknown
-if git rev-parse --short HEAD >/dev/null 2>&1; then
-    commit=$(git rev-parse --short HEAD)
-    git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
-fi
 report="$work/cluster.md"
 {
     echo "# TinkerDB 3-node cluster vs redis-server"
     echo
-    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
-    echo "- machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr)"
-    echo "- disk: $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }')"
+    report_host_lines
+    echo "- disk: $(disk_of "$work")"
     echo "- $(redis-server --version | cut -d' ' -f1-3) with appendonly yes, appendfsync always; all $NODES nodes, redis and the clients on the same machine"
     echo "- redis-benchmark -n $N -c $CLIENTS -d $VALUE_BYTES"
     echo
@@ -274,6 +112,7 @@ if [ "$CATCHUP_WIPE" = 1 ]; then
     PEER[$newbie]=$(free_port)
     ADMIN[$newbie]=$(free_port)
     how="added as a new, empty node"
+    # shellcheck disable=SC2206
     survivors=($all)
 else
     newbie=$follower_id
@@ -286,18 +125,12 @@ fi
 leader_id=$(wait_leader "${survivors[@]}")
 
 log "generating $LOAD_KEYS distinct SETs with $VALUE_BYTES-byte values"
-awk -v n="$LOAD_KEYS" 'BEGIN {
-    for (i = 0; i < n; i++) {
-        k = "load:" i
-        v = sprintf("%064d", i)
-        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$64\r\n%s\r\n", length(k), k, v
-    }
-}' >"$work/load.resp"
+write_load_resp "$work/load.resp"
 log "loading $LOAD_KEYS keys into leader $leader_id with redis-cli --pipe"
 t0=$(now)
 out=$(timeout "$STEP_TIMEOUT" redis-cli -h 127.0.0.1 -p "${PORT[$leader_id]}" --pipe <"$work/load.resp") \
     || die "redis-cli --pipe into the cluster failed: $out"
-load_s=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+load_s=$(s_since "$t0" 1)
 case "$out" in *"errors: 0, replies: $LOAD_KEYS"*) ;; *) die "loading the cluster: $out" ;; esac
 rm -f "$work/load.resp"
 target_index=$(raft_field "$leader_id" raft_commit_index)
@@ -318,7 +151,7 @@ caught_up=""
 for ((i = 0; i < STEP_TIMEOUT * 20; i++)); do
     applied=$(raft_field "$newbie" raft_applied_index)
     if [ -n "$applied" ] && [ "$applied" -ge "$target_index" ]; then
-        caught_up=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+        caught_up=$(s_since "$t0" 2)
         break
     fi
     kill -0 "${PID[$newbie]}" 2>/dev/null || die "node $newbie exited while catching up"
@@ -341,6 +174,4 @@ snapshots=$(grep -ci "snapshot" "$work/node$newbie/server.log" || true)
     echo "Lines mentioning snapshots in the new node's log: $snapshots"
 } >>"$report"
 
-cp "$report" bench-results/cluster.md
-cat "$report"
-log "written to bench-results/cluster.md"
+publish_report "$report" cluster.md

@@ -26,6 +26,8 @@
 #   BENCH_STEP_TIMEOUT=900  seconds any single step may take
 # A quick run: BENCH_N=20000 BENCH_LOAD_KEYS=100000 scripts/bench-vs-redis.sh
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/bench-common.sh
+source "$(dirname "$0")/lib/bench-common.sh"
 cd "$(dirname "$0")/.."
 
 N="${BENCH_N:-200000}"
@@ -34,95 +36,12 @@ PIPELINES="${BENCH_PIPELINES:-1 16}"
 LOAD_KEYS="${BENCH_LOAD_KEYS:-1000000}"
 STEP_TIMEOUT="${BENCH_STEP_TIMEOUT:-900}"
 VALUE_BYTES=64
-# Polls of 0.1 s while waiting for a server to answer PING (60 s).
-READY_POLLS_MAX=600
-# Random ports are drawn below Linux's ephemeral range, so client sockets never hold them.
-PORT_MIN=20000
-PORT_SPAN=12000
-PORT_TRIES_MAX=200
 SERVERS="redis-always redis-no tinkerdb"
+LOG_TAG=bench
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-for tool in redis-server redis-cli redis-benchmark timeout awk; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (scripts/install-test-deps.sh installs the redis tools)"
-done
-
-mkdir -p target bench-results
-work=$(mktemp -d "$PWD/target/bench.XXXXXX")
-declare -A PID PORT DIR
-started_pids=()
-
-cleanup() {
-    local status=$? pid log
-    for pid in "${started_pids[@]}"; do
-        kill -9 "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    # On failure keep the servers' logs: they usually say why.
-    if [ "$status" -ne 0 ]; then
-        mkdir -p bench-results/failed
-        for log in "$work"/*/server.log; do
-            [ -f "$log" ] || continue
-            cp "$log" "bench-results/failed/$(basename "$(dirname "$log")").log"
-        done
-        log "failed (exit $status); server logs kept in bench-results/failed/"
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-used_ports=" "
-# free_port: a loopback port nobody listens on and this run has not handed out yet.
-free_port() {
-    local try port
-    for ((try = 0; try < PORT_TRIES_MAX; try++)); do
-        port=$((PORT_MIN + RANDOM % PORT_SPAN))
-        case "$used_ports" in *" $port "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            used_ports+="$port "
-            echo "$port"
-            return 0
-        fi
-    done
-    die "no free port after $PORT_TRIES_MAX tries"
-}
-
-# wait_ready NAME: waits until the server answers PING; prints its log and fails if not.
-wait_ready() {
-    local name="$1" i
-    for ((i = 0; i < READY_POLLS_MAX; i++)); do
-        if [ "$(redis-cli -h 127.0.0.1 -p "${PORT[$name]}" ping 2>/dev/null)" = "PONG" ]; then
-            return 0
-        fi
-        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
-            tail -n 30 "${DIR[$name]}/server.log" >&2 || true
-            die "$name exited before answering PING"
-        fi
-        sleep 0.1
-    done
-    tail -n 30 "${DIR[$name]}/server.log" >&2 || true
-    die "$name did not answer PING within $((READY_POLLS_MAX / 10)) s"
-}
-
-# start_redis NAME FSYNC_POLICY
-start_redis() {
-    local name="$1" fsync="$2"
-    DIR[$name]="$work/$name"
-    mkdir -p "${DIR[$name]}"
-    PORT[$name]=$(free_port)
-    redis-server --port "${PORT[$name]}" --bind 127.0.0.1 --dir "${DIR[$name]}" \
-        --appendonly yes --appendfsync "$fsync" --save "" --daemonize no \
-        >"${DIR[$name]}/server.log" 2>&1 &
-    PID[$name]=$!
-    started_pids+=("$!")
-    wait_ready "$name"
-}
+require_tools redis-server redis-cli redis-benchmark timeout awk
+bench_init_work bench
+declare -A DIR
 
 TINKERDB_BIN="target/release/tinkerdb"
 # start_tinkerdb: (re)starts the node; keeps its data dir and ports across restarts.
@@ -145,13 +64,7 @@ start_tinkerdb() {
 }
 
 # restart_redis_always: starts redis(always) again on its directory and port.
-restart_redis_always() {
-    redis-server --port "${PORT[redis-always]}" --bind 127.0.0.1 --dir "${DIR[redis-always]}" \
-        --appendonly yes --appendfsync always --save "" --daemonize no \
-        >>"${DIR[redis-always]}/server.log" 2>&1 &
-    PID[redis-always]=$!
-    started_pids+=("$!")
-}
+restart_redis_always() { run_redis redis-always always; }
 
 kill9() {
     kill -9 "${PID[$1]}" 2>/dev/null || true
@@ -160,17 +73,15 @@ kill9() {
 
 rss_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/${PID[$1]}/status"; }
 
-now() { date +%s.%N; }
-
 cli() {
     local name="$1"
     shift
     timeout "$STEP_TIMEOUT" redis-cli -h 127.0.0.1 -p "${PORT[$name]}" "$@"
 }
 
-# bench NAME PIPELINE: runs the redis-benchmark tests, appending CSV rows to $work/NAME-PPIPELINE.csv.
+# bench NAME PIPELINE: runs the redis-benchmark tests, appending CSV rows to $work/bench-NAME-PPIPELINE.csv.
 bench() {
-    local name="$1" pipeline="$2" out="$work/$1-P$2.csv"
+    local name="$1" pipeline="$2" out="$work/bench-$1-P$2.csv"
     local common=(-h 127.0.0.1 -p "${PORT[$name]}" -n "$N" -c "$CLIENTS" -d "$VALUE_BYTES" -P "$pipeline" --csv)
     log "$name: redis-benchmark -t set,get,incr,mset -P $pipeline -n $N -c $CLIENTS"
     timeout "$STEP_TIMEOUT" redis-benchmark "${common[@]}" -t set,get,incr,mset >>"$out" \
@@ -182,16 +93,6 @@ bench() {
         | sed 's/^"MGET [^"]*"/"MGET (10 keys)"/' >>"$out" \
         || die "redis-benchmark MGET against $name failed or timed out"
 }
-
-# field NAME PIPELINE TEST COLUMN: one value from the CSV (columns: 2 rps, 5 p50, 7 p99).
-field() {
-    awk -F'","' -v t="$3" -v c="$4" '
-        { gsub(/^"|"$/, "") }
-        $1 == t { print ($c == "" ? "-" : $c); found = 1; exit }
-        END { if (!found) print "-" }' "$work/$1-P$2.csv"
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 
 fsync_rate() {
     local file="$work/fsync-probe"
@@ -214,25 +115,18 @@ PY
 }
 
 # ---- build and start -------------------------------------------------------------------------
-log "cargo build --release"
-cargo build --release --bin tinkerdb >&2
+build_release
 start_redis redis-always always
 start_redis redis-no no
 start_tinkerdb
 wait_ready tinkerdb
 
-commit=unknown
-if git rev-parse --short HEAD >/dev/null 2>&1; then
-    commit=$(git rev-parse --short HEAD)
-    git diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
-fi
 report="$work/report.md"
 {
     echo "# TinkerDB vs redis-server"
     echo
-    echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
-    echo "- machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(uname -sr)"
-    echo "- disk: $(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }')"
+    report_host_lines
+    echo "- disk: $(disk_of "$work")"
     echo "- $(redis-server --version | cut -d' ' -f1-3); redis-benchmark -n $N -c $CLIENTS -d $VALUE_BYTES, clients on the same machine"
     echo
 } >"$report"
@@ -261,18 +155,12 @@ done
 
 # ---- 2. memory -------------------------------------------------------------------------------
 log "generating $LOAD_KEYS distinct SETs with $VALUE_BYTES-byte values"
-awk -v n="$LOAD_KEYS" 'BEGIN {
-    for (i = 0; i < n; i++) {
-        k = "load:" i
-        v = sprintf("%064d", i)
-        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$64\r\n%s\r\n", length(k), k, v
-    }
-}' >"$work/load.resp"
+write_load_resp "$work/load.resp"
 
 # Fresh, empty servers, so memory the throughput runs left behind does not count.
 kill9 redis-no
 kill9 redis-always
-rm -rf "${DIR[redis-always]:?}"/*
+rm -rf "${work:?}"/redis-always/*
 restart_redis_always
 wait_ready redis-always
 kill9 tinkerdb
@@ -287,7 +175,7 @@ for name in redis-always tinkerdb; do
     log "$name: loading $LOAD_KEYS keys with redis-cli --pipe"
     t0=$(now)
     out=$(cli "$name" --pipe <"$work/load.resp") || die "redis-cli --pipe into $name failed: $out"
-    LOAD_S[$name]=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+    LOAD_S[$name]=$(s_since "$t0" 1)
     case "$out" in *"errors: 0, replies: $LOAD_KEYS"*) ;; *) die "loading $name: $out" ;; esac
     size=$(cli "$name" DBSIZE)
     [ "$size" = "$LOAD_KEYS" ] || die "$name has DBSIZE $size after loading $LOAD_KEYS keys"
@@ -330,7 +218,7 @@ restart_time() {
         sleep 0.05
     done
     [ "$size" = "$LOAD_KEYS" ] || die "$name did not come back with $LOAD_KEYS keys (DBSIZE $size)"
-    RESTART_S=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
+    RESTART_S=$(s_since "$t0" 2)
 }
 
 log "restart times (kill -9 with $LOAD_KEYS keys)"
@@ -354,6 +242,4 @@ redis_restart_s=$RESTART_S
     echo "- raw durable write rate: $(fsync_rate || echo unavailable)"
 } >>"$report"
 
-cp "$report" bench-results/latest.md
-cat "$report"
-log "written to bench-results/latest.md"
+publish_report "$report" latest.md
