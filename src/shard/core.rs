@@ -463,7 +463,9 @@ impl Shard {
     /// and hard state to persist. The caller must make `effects.records` durable, then call
     /// [`Shard::finish_ready`] with the returned Ready.
     pub fn collect_ready(&mut self, effects: &mut Effects) -> Option<Ready> {
-        if !self.raw.has_ready() {
+        // A node that applied its own removal does no more Raft work: it is about to stop, and
+        // raft-rs 0.7 panics if a leader that removed itself persists more entries.
+        if self.removed() || !self.raw.has_ready() {
             return None;
         }
         let mut rd = self.raw.ready();

@@ -317,11 +317,15 @@ impl Storage for LogStore {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         // Building a snapshot needs the state machine, which this store does not own: flag the
-        // request; the shard prepares one right after and raft-rs asks again.
+        // request; the shard prepares one right after and raft-rs asks again. A prepared
+        // snapshot from before `to` joined would tell it it is no member: prepare a newer one.
         match &self.prepared {
-            Some(snap) if snap.get_metadata().index >= request_index.max(self.snapshot_index) => {
+            Some(snap)
+                if snap.get_metadata().index >= request_index.max(self.snapshot_index)
+                    && includes(snap.get_metadata().get_conf_state(), to) =>
+            {
                 Ok(snap.clone())
             }
             _ => {
@@ -332,6 +336,10 @@ impl Storage for LogStore {
             }
         }
     }
+}
+
+fn includes(cs: &ConfState, id: u64) -> bool {
+    cs.voters.contains(&id) || cs.learners.contains(&id) || cs.learners_next.contains(&id)
 }
 
 #[cfg(test)]
