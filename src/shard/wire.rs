@@ -342,7 +342,10 @@ mod tests {
         msg
     }
 
-    fn pieces(msg: &Message) -> Vec<(u64, Vec<u8>, u64, u64, Vec<u8>)> {
+    /// `(snapshot index, header, offset, total, data)` of each piece.
+    type Piece = (u64, Vec<u8>, u64, u64, Vec<u8>);
+
+    fn pieces(msg: &Message) -> Vec<Piece> {
         snapshot_chunks(1, msg)
             .into_iter()
             .map(

@@ -190,22 +190,24 @@ pub struct Request {
 #[derive(Debug)]
 pub struct Clients {
     clients: Vec<Client>,
-    nodes: u64,
+    /// The nodes a client may try: every node not removed from the cluster.
+    nodes: Vec<u64>,
     ops_max: u64,
     ops_issued: u64,
     history: Vec<Operation<KvInput, KvOutput>>,
 }
 
 impl Clients {
-    /// `count` clients that together issue at most `ops_max` operations on a `nodes`-node
-    /// cluster.
+    /// `count` clients that together issue at most `ops_max` operations on a cluster of
+    /// `nodes` (ids `1..=nodes`).
     pub fn new(count: u64, nodes: u64, ops_max: u64) -> Clients {
+        let nodes: Vec<u64> = (1..=nodes).collect();
         let clients = (1..=count)
             .map(|id| Client {
                 id,
                 next_op_ms: id,
                 in_flight: None,
-                leader_guess: 1 + id % nodes,
+                leader_guess: nodes[(id % nodes.len() as u64) as usize],
                 seq: 0,
             })
             .collect();
@@ -216,6 +218,14 @@ impl Clients {
             ops_issued: 0,
             history: Vec::new(),
         }
+    }
+
+    /// The nodes clients may try from now on (membership changed). Drawing from `1..=n` picks
+    /// the same node as before for the same random number, so runs without membership changes
+    /// are unaffected.
+    pub fn set_nodes(&mut self, nodes: Vec<u64>) {
+        assert!(!nodes.is_empty(), "clients need a node to talk to");
+        self.nodes = nodes;
     }
 
     /// Whether every operation was issued and answered (or given up on).
@@ -247,7 +257,7 @@ impl Clients {
             let kind = random_op(c.id, c.seq, rng);
             // Reads sometimes go to any node, to exercise follower ReadIndex.
             let node = if !kind.is_write() && rng.chance(300) {
-                rng.between(1, self.nodes)
+                rng.pick(&self.nodes)
             } else {
                 c.leader_guess
             };
@@ -282,11 +292,11 @@ impl Clients {
     ) {
         // A refused request did not happen; it does not count against the run's operations.
         self.ops_issued -= 1;
-        let nodes = self.nodes;
+        let nodes = self.nodes.clone();
         let c = self.client(request.client);
         c.leader_guess = match error {
             Some(ShardError::NotLeader { leader }) if leader != 0 => leader,
-            _ => rng.between(1, nodes),
+            _ => rng.pick(&nodes),
         };
         c.next_op_ms = now_ms + rng.between(5, 30);
     }
@@ -301,7 +311,7 @@ impl Clients {
         now_ms: u64,
         rng: &mut Rng,
     ) {
-        let nodes = self.nodes;
+        let nodes = self.nodes.clone();
         let c = self.client(client);
         let waiting = c
             .in_flight
@@ -332,7 +342,7 @@ impl Clients {
                 c.next_op_ms = now_ms + rng.between(5, 30);
                 c.leader_guess = match error {
                     ShardError::NotLeader { leader } if leader != 0 => leader,
-                    _ => rng.between(1, nodes),
+                    _ => rng.pick(&nodes),
                 };
                 (!not_applied(&error)).then(|| unknown(client, &op))
             }
@@ -342,7 +352,7 @@ impl Clients {
 
     /// `node` crashed: its clients' connections drop, outcomes unknown.
     pub fn node_crashed(&mut self, node: u64, now_ms: u64, rng: &mut Rng) {
-        let nodes = self.nodes;
+        let nodes = &self.nodes;
         let mut lost = Vec::new();
         for c in &mut self.clients {
             if c.in_flight.as_ref().is_some_and(|op| op.node == node) {
@@ -351,7 +361,7 @@ impl Clients {
                 };
                 lost.extend(unknown(c.id, &op));
                 c.next_op_ms = now_ms + rng.between(5, 30);
-                c.leader_guess = rng.between(1, nodes);
+                c.leader_guess = rng.pick(nodes);
             }
         }
         self.history.extend(lost);
@@ -360,7 +370,7 @@ impl Clients {
     /// Gives up on operations past their deadline; returns `(node, token)` of each, so the
     /// simulator forgets their waiters.
     pub fn expire(&mut self, now_ms: u64, rng: &mut Rng) -> Vec<(u64, u64)> {
-        let nodes = self.nodes;
+        let nodes = &self.nodes;
         let mut expired = Vec::new();
         let mut lost = Vec::new();
         for c in &mut self.clients {
@@ -377,7 +387,7 @@ impl Clients {
             expired.push((op.node, op.token));
             lost.extend(unknown(c.id, &op));
             c.next_op_ms = now_ms + rng.between(5, 30);
-            c.leader_guess = rng.between(1, nodes);
+            c.leader_guess = rng.pick(nodes);
         }
         self.history.extend(lost);
         expired

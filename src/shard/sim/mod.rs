@@ -18,23 +18,28 @@
 //!   ([`clients`]). The driver's loop is emulated in [`Sim::process_readies`] in the same order
 //!   as `driver.rs::process_readies`.
 //! - Not simulated: write forwarding from followers (clients retry on the leader instead),
-//!   the server and RESP layer, membership changes, leader transfer, key expiry.
+//!   the server and RESP layer, the `PeerMessage::Removed` notice (a node is stopped as soon as
+//!   a node's applied configuration shows it removed, see [`Sim::observe_membership`]), key
+//!   expiry.
 //!
 //! ## Faults
 //! Crashes and restarts of up to a minority of nodes, including crashes in the middle of a WAL
 //! write; partitions that isolate a node or the leader, split majority from minority, or cut
-//! links one way; message loss, duplication, delay and reordering. Faults stop at the end of a
-//! run, which then heals everything and waits for the cluster to settle.
+//! links one way; message loss, duplication, delay and reordering. In most seeds also leadership
+//! transfers and membership churn (3 to 5 voters; new nodes join as learners through a
+//! snapshot, are promoted, voters including the leader are removed; ids are never reused).
+//! Faults stop at the end of a run, which then heals everything and waits for the cluster to
+//! settle.
 //!
 //! ## Invariants checked
 //! 1. **Linearizability**: the clients' history (with unknown outcomes for timeouts, crashes
 //!    and "may or may not" errors) passes `tinkerdb_lincheck::kv::check_kv`.
 //! 2. **Election safety**: at most one leader per term, across the whole run.
-//! 3. **State machine safety**: committed entries never change. After healing, every node
-//!    reaches the same applied index, and all state machines are byte-identical
-//!    (`StateMachine::write_snapshot`).
-//! 4. **Liveness after healing**: with no faults, the cluster elects a leader and every node
-//!    catches up within a bounded virtual time.
+//! 3. **State machine safety**: committed entries never change. After healing, every current
+//!    member (the leader's final configuration, new members included) reaches the same applied
+//!    index, and all their state machines are byte-identical (`StateMachine::write_snapshot`).
+//! 4. **Liveness after healing**: with no faults, the cluster elects a leader, finishes any
+//!    membership change in flight, and every member catches up within a bounded virtual time.
 //! 5. **No panics**, including the shard's own assertions, and the WAL accepts every record
 //!    the shard writes (the rebuild would refuse a gap) and reports exactly the torn tails we
 //!    made.
@@ -56,6 +61,8 @@ use std::path::Path;
 
 use tinkerdb_lincheck::kv::check_kv;
 use tinkerdb_lincheck::{render, Budget, CheckResult};
+
+use raft::prelude::ConfChangeType;
 
 use super::core::{Effects, ReadOp, Shard, ShardConfig};
 use super::snapshot::SnapshotStore;
@@ -87,6 +94,10 @@ const SETTLE_MS_MAX: u64 = 30_000;
 /// Work allowed to the linearizability checker per run (deterministic: steps, no deadline).
 const CHECK_STEPS_MAX: u64 = 5_000_000;
 
+/// Share of seeds whose nemesis also transfers leadership and changes membership; the others
+/// run exactly the scenarios they ran before those faults existed.
+const TOPOLOGY_FAULTS_PER_MILLE: u64 = 800;
+
 /// Everything one seed decides about a run.
 #[derive(Debug, Clone)]
 struct SimConfig {
@@ -98,6 +109,8 @@ struct SimConfig {
     network: NetworkConfig,
     /// Chance per WAL write that the node crashes before the fsync, per mille.
     crash_mid_write_per_mille: u64,
+    /// Whether the nemesis also transfers leadership and changes the membership.
+    topology_faults: bool,
     verbose: bool,
 }
 
@@ -119,6 +132,8 @@ impl SimConfig {
                 delay_ms_max,
             },
             crash_mid_write_per_mille: rng.between(0, 3),
+            // Drawn last, so the parameters above are what they were before it existed.
+            topology_faults: rng.chance(TOPOLOGY_FAULTS_PER_MILLE),
             verbose,
         }
     }
@@ -127,6 +142,20 @@ impl SimConfig {
 /// One simulated node: its shard while it runs, its disk always.
 struct Node {
     id: u64,
+    /// A founding member (bootstraps the initial configuration); else it joined later, opened
+    /// with an empty configuration.
+    founding: bool,
+    /// Removed from the cluster: never runs again, and its id is never reused.
+    gone: bool,
+    /// Voters and learners of its applied configuration when last seen running (sorted), and
+    /// its applied index then.
+    members: Vec<u64>,
+    members_applied: u64,
+    /// The applied index of the first configuration seen listing this node: an upper bound of
+    /// the index of the entry that added it (1 for founders). None until then.
+    admitted_at: Option<u64>,
+    /// Whether a configuration was seen listing it as a voter.
+    was_voter: bool,
     shard: Option<Shard>,
     disk: Disk,
     next_tick_ms: u64,
@@ -135,6 +164,27 @@ struct Node {
     /// Tokens of client requests waiting on this node, with their client.
     waiters: BTreeMap<u64, u64>,
     next_token: u64,
+}
+
+impl Node {
+    /// A node with an empty disk in `dir`, starting at `start_ms`.
+    fn new(id: u64, founding: bool, dir: &Path, start_ms: u64) -> Node {
+        Node {
+            id,
+            founding,
+            gone: false,
+            members: Vec::new(),
+            members_applied: 0,
+            admitted_at: founding.then_some(1),
+            was_voter: founding,
+            shard: None,
+            disk: Disk::new(&dir.join(format!("n{id}"))),
+            next_tick_ms: 0,
+            restart_at_ms: Some(start_ms),
+            waiters: BTreeMap::new(),
+            next_token: 1,
+        }
+    }
 }
 
 /// What a passing run reports.
@@ -154,6 +204,13 @@ struct Report {
     /// Snapshots a leader sent to a lagging follower.
     snapshots_sent: u64,
     leaders_elected: usize,
+    /// Leadership transfers that reached their target (`MsgTimeoutNow` delivered).
+    transfers: u64,
+    /// Nodes that joined a configuration after the start, that became voters, that were
+    /// removed.
+    members_added: u64,
+    members_promoted: u64,
+    members_removed: u64,
     final_applied: u64,
     end_ms: u64,
 }
@@ -174,6 +231,12 @@ struct Sim {
     crashes_mid_write: u64,
     torn_tails: u64,
     snapshots_sent: u64,
+    transfers: u64,
+    members_added: u64,
+    members_promoted: u64,
+    members_removed: u64,
+    /// The members whose state machines must agree once settled.
+    final_members: Vec<u64>,
     settling: bool,
     logger: slog::Logger,
     /// Holds every node's folder; deleted when the run ends.
@@ -184,15 +247,7 @@ impl Sim {
     fn new(config: SimConfig) -> Sim {
         let dir = sim_tempdir();
         let nodes = (1..=config.nodes)
-            .map(|id| Node {
-                id,
-                shard: None,
-                disk: Disk::new(&dir.path().join(format!("n{id}"))),
-                next_tick_ms: 0,
-                restart_at_ms: Some(0),
-                waiters: BTreeMap::new(),
-                next_token: 1,
-            })
+            .map(|id| Node::new(id, true, dir.path(), 0))
             .collect();
         Sim {
             rng: Rng::new(config.seed),
@@ -200,13 +255,18 @@ impl Sim {
             nodes,
             network: Network::new(config.network.clone()),
             clients: Clients::new(config.clients, config.nodes, config.ops),
-            nemesis: nemesis::Nemesis::new(config.nodes),
+            nemesis: nemesis::Nemesis::new(config.topology_faults),
             trace: Trace::new(config.verbose),
             leaders: BTreeMap::new(),
             crashes: 0,
             crashes_mid_write: 0,
             torn_tails: 0,
             snapshots_sent: 0,
+            transfers: 0,
+            members_added: 0,
+            members_promoted: 0,
+            members_removed: 0,
+            final_members: Vec::new(),
             settling: false,
             logger: slog::Logger::root(slog::Discard, slog::o!()),
             _dir: dir,
@@ -280,6 +340,11 @@ impl Sim {
                 continue;
             };
             let msg = &envelope.msg;
+            if msg.get_msg_type() == raft::prelude::MessageType::MsgTimeoutNow {
+                self.transfers += 1;
+                let text = format!("n{} → n{}: leadership transfer", envelope.from, envelope.to);
+                self.trace.log(now, &text);
+            }
             self.trace.note(&[
                 now,
                 envelope.from,
@@ -310,6 +375,7 @@ impl Sim {
         for index in 0..self.nodes.len() {
             self.process_readies(index)?;
         }
+        self.observe_membership();
         self.check_election_safety();
         Ok(())
     }
@@ -442,9 +508,11 @@ impl Sim {
                 if msg.get_msg_type() == raft::prelude::MessageType::MsgSnapshot {
                     snapshots += 1;
                     self.snapshots_sent += 1;
+                    let meta = msg.get_snapshot().get_metadata();
+                    let cs = meta.get_conf_state();
                     let text = format!(
-                        "n{from} → n{to}: snapshot at {}",
-                        msg.get_snapshot().get_metadata().index
+                        "n{from} → n{to}: snapshot at {}/{} (voters {:?}, learners {:?})",
+                        meta.index, meta.term, cs.voters, cs.learners
                     );
                     self.trace.log(now, &text);
                 }
@@ -471,16 +539,30 @@ impl Sim {
         }
     }
 
-    /// The running nodes the nemesis may kill now: none if a minority is already down (a
-    /// majority must stay up so the run makes progress), else every running node.
+    /// The running nodes the nemesis may kill now: no voter if a minority of voters is already
+    /// down (a majority must stay up so the run makes progress), else every running node.
+    /// Voters are those of any running node's configuration (old and new ones during a change;
+    /// removed nodes still listed count as down), and the smallest configuration sets the
+    /// limit. Without membership changes this is every node, and the limit `(nodes - 1) / 2`.
     fn crashable(&self) -> Vec<u64> {
-        let down = self.nodes.iter().filter(|n| n.shard.is_none()).count() as u64;
-        if self.settling || down >= (self.config.nodes - 1) / 2 {
+        if self.settling {
             return Vec::new();
         }
+        let mut voters = std::collections::BTreeSet::new();
+        let mut smallest = usize::MAX;
+        for shard in self.nodes.iter().filter_map(|n| n.shard.as_ref()) {
+            let status = shard.status();
+            if !status.voters.is_empty() {
+                smallest = smallest.min(status.voters.len());
+                voters.extend(status.voters);
+            }
+        }
+        let running = |id: u64| self.nodes[id as usize - 1].shard.is_some();
+        let down = voters.iter().filter(|id| !running(**id)).count();
+        let voters_may_crash = smallest != usize::MAX && down < (smallest - 1) / 2;
         self.nodes
             .iter()
-            .filter(|n| n.shard.is_some())
+            .filter(|n| n.shard.is_some() && (voters_may_crash || !voters.contains(&n.id)))
             .map(|n| n.id)
             .collect()
     }
@@ -525,7 +607,12 @@ impl Sim {
         let config = ShardConfig {
             node_id: node.id,
             group: GROUP,
-            voters: (1..=self.config.nodes).collect(),
+            // A joiner starts with no configuration: the leader's snapshot brings it.
+            voters: if node.founding {
+                (1..=self.config.nodes).collect()
+            } else {
+                Vec::new()
+            },
             election_ticks: ELECTION_TICKS,
             heartbeat_ticks: HEARTBEAT_TICKS,
             snapshot_entries: self.config.snapshot_entries,
@@ -564,15 +651,184 @@ impl Sim {
     /// Carries out the fault the nemesis picks for now, if any.
     fn run_nemesis(&mut self) {
         let now = self.now_ms;
+        if !self.nemesis.due(now) {
+            return;
+        }
         let leader = self.current_leader();
         let crashable = self.crashable();
-        let action = self
-            .nemesis
-            .next(now, leader, &crashable, &mut self.network, &mut self.rng);
+        let topology = self.topology(leader);
+        let action = self.nemesis.next(
+            now,
+            leader,
+            &crashable,
+            &topology,
+            &mut self.network,
+            &mut self.rng,
+        );
         match action {
             nemesis::Action::None => {}
             nemesis::Action::Crash(id) => self.crash(id as usize - 1, false),
             nemesis::Action::Network(text) => self.trace.log(now, &text),
+            nemesis::Action::Transfer { via, to } => {
+                let Some(shard) = self.nodes[via as usize - 1].shard.as_mut() else {
+                    return;
+                };
+                let result = shard.transfer_leader(to);
+                let text = format!("n{via} asked to transfer leadership to n{to}: {result:?}");
+                self.trace.log(now, &text);
+            }
+            nemesis::Action::AddLearner(id) => {
+                if id == self.nodes.len() as u64 + 1 {
+                    let dir = self._dir.path().to_path_buf();
+                    self.nodes.push(Node::new(id, false, &dir, now));
+                    self.clients.set_nodes(self.live_ids());
+                    self.trace.log(
+                        now,
+                        &format!("n{id} created, joining (empty configuration)"),
+                    );
+                }
+                let addr = Some(format!("sim-n{id}"));
+                self.change_members(leader, ConfChangeType::AddLearnerNode, id, addr);
+            }
+            nemesis::Action::Promote(id) => {
+                self.change_members(leader, ConfChangeType::AddNode, id, None);
+            }
+            nemesis::Action::Remove(id) => {
+                self.change_members(leader, ConfChangeType::RemoveNode, id, None);
+            }
+        }
+    }
+
+    /// Proposes a membership change on the leader.
+    fn change_members(
+        &mut self,
+        leader: Option<u64>,
+        change: ConfChangeType,
+        id: u64,
+        addr: Option<String>,
+    ) {
+        let Some(shard) = leader.and_then(|l| self.nodes[l as usize - 1].shard.as_mut()) else {
+            return;
+        };
+        let result = shard.propose_member_change(change, id, addr);
+        let text = format!(
+            "n{} proposes {change:?} n{id}: {result:?}",
+            leader.unwrap_or(0)
+        );
+        self.trace.log(self.now_ms, &text);
+    }
+
+    /// Ids of the nodes not removed.
+    fn live_ids(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.gone)
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// The cluster's shape, for the nemesis.
+    fn topology(&self, leader: Option<u64>) -> nemesis::Topology {
+        let leader_config = leader
+            .and_then(|l| self.nodes[l as usize - 1].shard.as_ref())
+            .map(|s| {
+                let status = s.status();
+                (status.voters, status.learners)
+            });
+        nemesis::Topology {
+            live: self.live_ids(),
+            running: self
+                .nodes
+                .iter()
+                .filter(|n| !n.gone && n.shard.is_some())
+                .map(|n| n.id)
+                .collect(),
+            leader_config,
+            joining: self
+                .nodes
+                .iter()
+                .find(|n| !n.gone && n.admitted_at.is_none())
+                .map(|n| n.id),
+            next_id: self.nodes.len() as u64 + 1,
+        }
+    }
+
+    /// Follows every running node's applied configuration. A node listed in a configuration
+    /// is admitted; a node is removed (stopped for good, as the production driver stops
+    /// itself) once some node's applied configuration no longer lists it although that node
+    /// applied past the entry that added it, or once it applied its own removal. Applied
+    /// entries are committed, so neither can be a stale or uncommitted view.
+    fn observe_membership(&mut self) {
+        let mut changed = false;
+        for node in &mut self.nodes {
+            let Some(shard) = node.shard.as_ref() else {
+                continue;
+            };
+            let mut ids: Vec<u64> = shard.member_ids().collect();
+            ids.sort_unstable();
+            let removed_self = shard.removed();
+            if ids != node.members || removed_self {
+                let status = shard.status();
+                node.members = ids;
+                node.members_applied = status.applied;
+                changed = true;
+                if !node.was_voter && status.voters.contains(&node.id) {
+                    node.was_voter = true;
+                    self.members_promoted += 1;
+                    let text = format!("n{} is a voter (seen on itself)", node.id);
+                    self.trace.log(self.now_ms, &text);
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+        let now = self.now_ms;
+        let mut admitted = Vec::new();
+        for node in &self.nodes {
+            for &id in &node.members {
+                if self.nodes[id as usize - 1].admitted_at.is_none() {
+                    admitted.push((id, node.members_applied));
+                }
+            }
+        }
+        for (id, applied) in admitted {
+            let node = &mut self.nodes[id as usize - 1];
+            if node.admitted_at.is_none() {
+                node.admitted_at = Some(applied);
+                self.members_added += 1;
+                self.trace
+                    .log(now, &format!("n{id} is a member (applied index {applied})"));
+            }
+        }
+        let mut removed = Vec::new();
+        for candidate in self.nodes.iter().filter(|n| !n.gone) {
+            let Some(added) = candidate.admitted_at else {
+                continue;
+            };
+            let removed_self = candidate.shard.as_ref().is_some_and(Shard::removed);
+            let seen_removed = self.nodes.iter().any(|n| {
+                !n.members.is_empty()
+                    && n.members_applied >= added
+                    && !n.members.contains(&candidate.id)
+            });
+            if removed_self || seen_removed {
+                removed.push(candidate.id);
+            }
+        }
+        for id in removed {
+            let node = &mut self.nodes[id as usize - 1];
+            node.gone = true;
+            node.shard = None;
+            node.restart_at_ms = None;
+            node.waiters.clear();
+            self.members_removed += 1;
+            self.clients.node_crashed(id, now, &mut self.rng);
+            self.clients.set_nodes(self.live_ids());
+            self.trace.log(
+                now,
+                &format!("n{id} removed from the cluster; stopped for good"),
+            );
         }
     }
 
@@ -620,7 +876,7 @@ impl Sim {
         self.network.heal();
         self.network.calm();
         for node in &mut self.nodes {
-            if node.shard.is_none() {
+            if node.shard.is_none() && !node.gone {
                 node.restart_at_ms = Some(self.now_ms);
             }
         }
@@ -630,10 +886,12 @@ impl Sim {
         );
     }
 
-    /// Whether every node runs, a leader is known, and all have applied the same, fully
-    /// committed log.
-    fn settled(&self) -> bool {
-        if self.nodes.iter().any(|n| n.shard.is_none()) {
+    /// Whether every node not removed runs, a leader is known and has committed its whole
+    /// log (so no membership change is in flight), no removed node is still waiting to be
+    /// noticed, and every member of the leader's configuration has applied that same log. A
+    /// joiner that never made it into a configuration is not a member and is not waited for.
+    fn settled(&mut self) -> bool {
+        if self.nodes.iter().any(|n| !n.gone && n.shard.is_none()) {
             return false;
         }
         let statuses: Vec<_> = self
@@ -641,18 +899,55 @@ impl Sim {
             .iter()
             .filter_map(|n| n.shard.as_ref().map(Shard::status))
             .collect();
-        let Some(leader) = statuses.iter().find(|s| s.role == "leader") else {
+        let Some(leader) = statuses
+            .iter()
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+        else {
             return false;
         };
-        statuses.iter().all(|s| {
-            s.applied == leader.commit && s.commit == leader.commit && s.leader == leader.node_id
-        })
+        if !leader.caught_up || leader.last_index != leader.commit {
+            return false;
+        }
+        let mut members: Vec<u64> = leader
+            .voters
+            .iter()
+            .chain(&leader.learners)
+            .copied()
+            .collect();
+        members.sort_unstable();
+        let listed_and_running = members.iter().all(|id| {
+            self.nodes
+                .get(*id as usize - 1)
+                .is_some_and(|n| n.shard.is_some())
+        });
+        // A live node that was admitted but is no longer listed is about to be removed.
+        let removal_pending = self
+            .nodes
+            .iter()
+            .any(|n| !n.gone && n.admitted_at.is_some() && !members.contains(&n.id));
+        if !listed_and_running || removal_pending {
+            return false;
+        }
+        let caught_up = statuses
+            .iter()
+            .filter(|s| members.contains(&s.node_id))
+            .all(|s| {
+                s.applied == leader.commit
+                    && s.commit == leader.commit
+                    && s.leader == leader.node_id
+            });
+        if caught_up {
+            self.final_members = members;
+        }
+        caught_up
     }
 
     /// Invariant 3: every state machine holds exactly the same bytes.
     fn check_replicas_identical(&mut self) -> Result<(), String> {
         let mut first: Option<(u64, Vec<u8>)> = None;
-        for node in &self.nodes {
+        let members = &self.final_members;
+        for node in self.nodes.iter().filter(|n| members.contains(&n.id)) {
             let Some(shard) = &node.shard else {
                 return Err(format!("n{} is down after settling", node.id));
             };
@@ -704,6 +999,10 @@ impl Sim {
             partitions: self.nemesis.partitions(),
             snapshots_sent: self.snapshots_sent,
             leaders_elected: self.leaders.len(),
+            transfers: self.transfers,
+            members_added: self.members_added,
+            members_promoted: self.members_promoted,
+            members_removed: self.members_removed,
             final_applied: self
                 .nodes
                 .iter()
@@ -721,11 +1020,13 @@ impl Sim {
             .nodes
             .iter()
             .map(|n| match &n.shard {
+                None if n.gone => format!("n{}: removed", n.id),
                 None => format!("n{}: down", n.id),
                 Some(shard) => {
                     let s = shard.status();
                     format!(
-                        "n{}: {} term {} leader {} commit {} applied {} log {}..={} progress {:?}",
+                        "n{}: {} term {} leader {} commit {} applied {} log {}..={} voters {:?} \
+                         learners {:?} progress {:?}",
                         n.id,
                         s.role,
                         s.term,
@@ -734,6 +1035,8 @@ impl Sim {
                         s.applied,
                         s.first_index,
                         s.last_index,
+                        s.voters,
+                        s.learners,
                         s.progress
                             .iter()
                             .map(|p| (p.id, p.matched, p.state.clone()))
@@ -767,7 +1070,20 @@ fn sim_tempdir() -> tempfile::TempDir {
 
 /// Runs one seed; the error explains the failure and how to replay it.
 fn run_seed(seed: u64, ops: u64, verbose: bool) -> Result<Report, String> {
-    let config = SimConfig::from_seed(seed, ops, verbose);
+    run_config(SimConfig::from_seed(seed, ops, verbose))
+}
+
+/// Runs one seed without leadership transfers and membership changes, whatever the seed
+/// says: exactly the run the seed made before those faults existed.
+fn run_seed_without_topology_faults(seed: u64, ops: u64) -> Result<Report, String> {
+    let mut config = SimConfig::from_seed(seed, ops, false);
+    config.topology_faults = false;
+    run_config(config)
+}
+
+/// Runs one configuration; the error explains the failure and how to replay it.
+fn run_config(config: SimConfig) -> Result<Report, String> {
+    let seed = config.seed;
     let outcome = std::panic::catch_unwind(move || Sim::new(config).run());
     let error = match outcome {
         Ok(Ok(report)) => return Ok(report),
