@@ -5,8 +5,9 @@
 //! next round, which is what makes group commit work.
 //!
 //! Order within a round: take every queued request, propose/queue them, then loop over Readys:
-//! collect (apply committed, gather entries + hard state) → WAL append → one commit (fsync) →
-//! finish (advance, apply newly committed, serve reads) → deliver replies.
+//! collect (apply committed, gather entries + hard state) → send the leader's messages → WAL
+//! append → one commit (fsync) → finish (advance, apply newly committed, serve reads) → send the
+//! messages that needed durability, deliver replies.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -572,6 +573,10 @@ impl Driver {
                     .store(self.shard.local_reads_safe(), Ordering::Release);
                 return Ok(());
             };
+            // raft-rs allows a Ready's plain messages (a leader's appends and heartbeats) to go
+            // out before its entries are durable, so the followers' fsyncs overlap ours.
+            // Messages that promise durability come from `finish_ready`, after the commit.
+            self.send_raft_messages(std::mem::take(&mut effects.messages));
             if !effects.records.is_empty() {
                 self.wal
                     .append(&effects.records)
