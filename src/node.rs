@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument};
 
 use crate::config::Config;
 use crate::router::Router;
@@ -60,7 +60,9 @@ pub fn run(config: Config) -> Result<(), NodeError> {
         .thread_name("tinkerdb-io")
         .build()
         .map_err(NodeError::Runtime)?;
-    runtime.block_on(run_async(config))
+    // Every log line of this node (its tasks included) carries its id.
+    let span = tracing::info_span!("node", node = config.node_id);
+    runtime.block_on(run_async(config).instrument(span))
 }
 
 async fn run_async(config: Config) -> Result<(), NodeError> {
@@ -115,16 +117,13 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
         "TinkerDB node started"
     );
     let ctx = Arc::new(ServerContext::new(config, Router::single(shard.clone())));
-    let resp = tokio::spawn(crate::server::serve(
-        client_listener,
-        Arc::clone(&ctx),
-        shutdown_rx.clone(),
-    ));
-    let admin = tokio::spawn(crate::admin::serve(
-        admin_listener,
-        Arc::clone(&ctx),
-        shutdown_rx,
-    ));
+    let resp = tokio::spawn(
+        crate::server::serve(client_listener, Arc::clone(&ctx), shutdown_rx.clone())
+            .in_current_span(),
+    );
+    let admin = tokio::spawn(
+        crate::admin::serve(admin_listener, Arc::clone(&ctx), shutdown_rx).in_current_span(),
+    );
     let outcome = tokio::select! {
         _ = stop_signal() => {
             info!("stop signal received; shutting down");

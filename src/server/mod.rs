@@ -23,7 +23,7 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::acl::Directory;
 use crate::config::Config;
@@ -126,9 +126,12 @@ pub async fn serve(
         let _ = socket.set_nodelay(true);
         let ctx = Arc::clone(&ctx);
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            connection::run(socket, peer, ctx, shutdown).await;
-        });
+        tokio::spawn(
+            async move {
+                connection::run(socket, peer, ctx, shutdown).await;
+            }
+            .in_current_span(),
+        );
     }
     ctx.clients.kill_all();
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 pub use frame::{FrameError, MAX_FRAME_BYTES};
 
@@ -116,9 +116,11 @@ pub fn start(
     for (id, addr) in peers.iter().filter(|(id, _)| *id != identity.node_id) {
         let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
         queues.insert(*id, tx);
-        tokio::spawn(dial_loop(identity, *id, addr.clone(), rx, shutdown.clone()));
+        tokio::spawn(
+            dial_loop(identity, *id, addr.clone(), rx, shutdown.clone()).in_current_span(),
+        );
     }
-    tokio::spawn(accept_loop(identity, listener, inbox_tx, shutdown.clone()));
+    tokio::spawn(accept_loop(identity, listener, inbox_tx, shutdown.clone()).in_current_span());
     let transport = Transport {
         identity,
         peers: queues,
@@ -199,11 +201,14 @@ async fn accept_loop(
         match accepted {
             Ok((stream, addr)) => {
                 let inbox = inbox.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = receive(identity, stream, addr, inbox).await {
-                        debug!(%addr, error = %e, "peer connection closed");
+                tokio::spawn(
+                    async move {
+                        if let Err(e) = receive(identity, stream, addr, inbox).await {
+                            debug!(%addr, error = %e, "peer connection closed");
+                        }
                     }
-                });
+                    .in_current_span(),
+                );
             }
             Err(e) => {
                 warn!(error = %e, "peer accept failed");
