@@ -5,7 +5,7 @@
 //! many groups. Today a node runs one shard that owns all keys; the driver is already a
 //! loop over a node's groups' Readys, so more groups fit without changing its shape.
 //!
-//! Data flow of a write: a connection sends a [`Request::Propose`] through a [`ShardHandle`];
+//! Data flow of a write: a connection sends a propose request through a [`ShardHandle`];
 //! the driver proposes it, writes the Ready's entries to the WAL, fsyncs once for everything
 //! gathered in that round (group commit), advances raft-rs, applies the committed entries and
 //! sends each client its replies. A read takes a ReadIndex round (one round serves every read
@@ -16,6 +16,7 @@
 mod core;
 mod driver;
 mod entry;
+mod handle;
 mod snapshot;
 mod state_machine;
 mod storage;
@@ -25,8 +26,9 @@ mod wire;
 mod sim;
 
 pub use self::core::{RaftStatus, ReadOp};
-pub use driver::{start, MemberChange, NodeStatus, ShardHandle};
+pub use driver::start;
 pub use entry::{DbCommand, Payload, Watched};
+pub use handle::{MemberChange, NodeStatus, ShardHandle};
 pub use snapshot::SnapshotInfo;
 pub use state_machine::SharedUsers;
 

@@ -1,0 +1,241 @@
+//! The client side of the Raft loop: [`ShardHandle`], the cheap cloneable handle connections
+//! and the admin API use, the requests it sends, and the local (lease-free) read path that a
+//! single-voter leader allows.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tinkerdb_kv::{KeyspaceStats, ReadCtx};
+use tinkerdb_resp::Frame;
+use tinkerdb_wal::WalStats;
+use tokio::sync::{mpsc, oneshot};
+
+use super::core::{RaftStatus, ReadOp};
+use super::driver::now_ms;
+use super::entry::Payload;
+use super::snapshot::SnapshotInfo;
+use super::state_machine::{read_commands, read_versions, SharedKeyspace, SharedUsers};
+use super::ShardError;
+
+/// How often start-up checks whether the shard has caught up.
+const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, ShardError>>;
+
+/// A request from a connection (or the admin API) to the Raft loop.
+#[derive(Debug)]
+pub(super) enum Request {
+    Propose {
+        payload: Payload,
+        reply: Reply<Vec<Frame>>,
+    },
+    Read {
+        op: ReadOp,
+        reply: Reply<Vec<Frame>>,
+    },
+    Save {
+        reply: Option<Reply<SnapshotInfo>>,
+    },
+    Status {
+        tenant: String,
+        reply: Reply<NodeStatus>,
+    },
+    TransferLeader {
+        to: u64,
+        reply: Reply<()>,
+    },
+    ChangeMembers {
+        change: MemberChange,
+        reply: Reply<()>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A membership change asked for by an operator.
+#[derive(Debug, Clone)]
+pub enum MemberChange {
+    /// Add a node as a learner (it receives the log but does not vote), with its peer address.
+    AddLearner {
+        /// The new node's id.
+        id: u64,
+        /// Its peer address.
+        addr: String,
+    },
+    /// Make a learner a voter.
+    Promote {
+        /// The learner's id.
+        id: u64,
+    },
+    /// Remove a node (it shuts itself down once it learns).
+    Remove {
+        /// The node's id.
+        id: u64,
+    },
+}
+
+/// Everything INFO and the admin API report about the node's storage and Raft state.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    /// Raft role and progress of the data group.
+    pub raft: RaftStatus,
+    /// WAL counters.
+    pub wal: WalStats,
+    /// Whole-keyspace counters.
+    pub keyspace: KeyspaceStats,
+    /// `(db, keys, keys with expiry)` of the asking tenant.
+    pub tenant_dbs: Vec<(u8, u64, u64)>,
+    /// Whether the WAL fsyncs before acknowledging.
+    pub fsync_always: bool,
+    /// Peer addresses of members added after the initial cluster.
+    pub added_members: Vec<(u64, String)>,
+}
+
+/// A cheap, cloneable way to talk to the Raft loop.
+#[derive(Debug, Clone)]
+pub struct ShardHandle {
+    pub(super) tx: mpsc::Sender<Request>,
+    pub(super) users: SharedUsers,
+    pub(super) local: Arc<LocalReads>,
+}
+
+/// Reads a connection may serve itself, without a round trip through the Raft loop.
+///
+/// Safe only while the loop says so: today when this node is the group's only voter and has
+/// committed an entry in its term. Then nobody else can commit, every acknowledged write is
+/// already applied (replies are sent after apply), and the applied state is exactly what a
+/// ReadIndex round would wait for. Leader leases for multi-voter groups will set it too.
+#[derive(Debug)]
+pub(super) struct LocalReads {
+    pub(super) enabled: AtomicBool,
+    pub(super) keyspace: SharedKeyspace,
+    pub(super) random: AtomicU64,
+}
+
+impl ShardHandle {
+    /// Proposes a write (or a batch that contains one); resolves with one reply per command
+    /// once the entry is committed and applied.
+    pub async fn propose(&self, payload: Payload) -> Result<Vec<Frame>, ShardError> {
+        self.call(|reply| Request::Propose { payload, reply }).await
+    }
+
+    /// Runs a linearizable read: locally when that is safe, else through a ReadIndex round.
+    pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
+        if self.local.enabled.load(Ordering::Acquire) {
+            return Ok(self.read_locally(op));
+        }
+        self.call(|reply| Request::Read { op, reply }).await
+    }
+
+    /// Reads this node's applied state without any round trip: fast, possibly stale on a
+    /// follower (what `READONLY` asks for).
+    pub fn read_stale(&self, op: ReadOp) -> Vec<Frame> {
+        self.read_locally(op)
+    }
+
+    fn read_locally(&self, op: ReadOp) -> Vec<Frame> {
+        let keyspace = self
+            .local
+            .keyspace
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        match op {
+            ReadOp::Commands { tenant, ops } => {
+                let random = self
+                    .local
+                    .random
+                    .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+                read_commands(
+                    &keyspace,
+                    &tenant,
+                    &ops,
+                    &ReadCtx {
+                        now_ms: now,
+                        random,
+                    },
+                )
+            }
+            ReadOp::Versions { tenant, keys } => read_versions(&keyspace, &tenant, &keys, now)
+                .into_iter()
+                .map(|v| Frame::Integer(v as i64))
+                .collect(),
+        }
+    }
+
+    /// Writes a snapshot now and waits for it (`SAVE`).
+    pub async fn save(&self) -> Result<SnapshotInfo, ShardError> {
+        self.call(|reply| Request::Save { reply: Some(reply) })
+            .await
+    }
+
+    /// Asks for a snapshot without waiting (`BGSAVE`).
+    pub fn save_in_background(&self) -> Result<(), ShardError> {
+        self.tx
+            .try_send(Request::Save { reply: None })
+            .map_err(|_| ShardError::Retry("the Raft loop is busy; try again".into()))
+    }
+
+    /// Reports role, progress and storage counters.
+    pub async fn status(&self, tenant: &str) -> Result<NodeStatus, ShardError> {
+        let tenant = tenant.to_string();
+        self.call(|reply| Request::Status { tenant, reply }).await
+    }
+
+    /// Proposes a membership change (on the leader; elsewhere the error names the leader).
+    pub async fn change_members(&self, change: MemberChange) -> Result<(), ShardError> {
+        self.call(|reply| Request::ChangeMembers { change, reply })
+            .await
+    }
+
+    /// Asks the group to move leadership to node `to`.
+    pub async fn transfer_leader(&self, to: u64) -> Result<(), ShardError> {
+        self.call(|reply| Request::TransferLeader { to, reply })
+            .await
+    }
+
+    /// Waits until the shard has a leader and has applied its whole committed log (after a
+    /// restart: replayed the WAL), so the first clients see recovered state and users.
+    /// Gives up after `max_wait` and reports whether it got there.
+    pub async fn wait_caught_up(&self, max_wait: Duration) -> Result<bool, ShardError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        loop {
+            if self
+                .status(crate::acl::DEFAULT_TENANT)
+                .await?
+                .raft
+                .caught_up
+            {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(CATCH_UP_POLL).await;
+        }
+    }
+
+    /// Stops the loop after fsyncing the WAL; returns when it has stopped.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The replicated users, for `AUTH`.
+    pub fn users(&self) -> &SharedUsers {
+        &self.users
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, ShardError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ShardError::Stopped)?;
+        rx.await.map_err(|_| ShardError::Stopped)?
+    }
+}
