@@ -61,7 +61,7 @@ fn dbsize(node: &Node) -> Option<i64> {
 #[test]
 fn a_node_joins_catches_up_is_promoted_and_another_is_removed() {
     // Small snapshots, so the joiner must be sent one (the log it would need is compacted).
-    let mut cluster = Cluster::start_with(common::cluster::ClusterOptions {
+    let cluster = Cluster::start_with(common::cluster::ClusterOptions {
         nodes: 3,
         proxies: false,
         args: vec!["--snapshot-entries".into(), "100".into()],
