@@ -75,6 +75,13 @@ pub struct Ports {
     pub admin: u16,
 }
 
+/// Where test servers listen: below Linux's default ephemeral range (32768-60999), so no
+/// outgoing connection can be holding the port when the server binds it.
+const LISTEN_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// Attempts at finding free ports before giving up.
+const PORT_PICK_TRIES_MAX: usize = 10_000;
+
 impl Ports {
     /// Three distinct ports that were free a moment ago: all three are bound at once (so the
     /// kernel hands out different ones), then released for the server to take.
@@ -83,15 +90,37 @@ impl Ports {
     }
 
     /// `count` port sets, all distinct: every port is bound before any is released.
+    ///
+    /// Ports come from below the kernel's ephemeral range (see [`LISTEN_PORTS`]): ports picked
+    /// by binding to port 0 come *from* that range, so a moment later an outgoing connection
+    /// (a peer dialer of another test's cluster) may take one as its source port and the
+    /// server's listen fails with "address in use", on every retry.
     pub fn pick_many(count: usize) -> Vec<Ports> {
-        let bind = || TcpListener::bind((HOST, 0)).unwrap_or_else(|e| panic!("bind {HOST}:0: {e}"));
-        let held: Vec<[TcpListener; 3]> = (0..count).map(|_| [bind(), bind(), bind()]).collect();
+        let mut held: Vec<TcpListener> = Vec::with_capacity(count * 3);
+        let mut seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()) << 32;
+        let span = u64::from(LISTEN_PORTS.end - LISTEN_PORTS.start);
+        for _ in 0..PORT_PICK_TRIES_MAX {
+            if held.len() == count * 3 {
+                break;
+            }
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let port = LISTEN_PORTS.start + (seed % span) as u16;
+            if let Ok(listener) = TcpListener::bind((HOST, port)) {
+                held.push(listener);
+            }
+        }
+        assert_eq!(held.len(), count * 3, "no free ports in {LISTEN_PORTS:?}");
         let port = |l: &TcpListener| l.local_addr().expect("local_addr").port();
-        held.iter()
-            .map(|[client, peer, admin]| Ports {
-                client: port(client),
-                peer: port(peer),
-                admin: port(admin),
+        held.chunks(3)
+            .map(|trio| Ports {
+                client: port(&trio[0]),
+                peer: port(&trio[1]),
+                admin: port(&trio[2]),
             })
             .collect()
     }
