@@ -144,26 +144,16 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
         }
         "stats" => {
             let s = &ctx.stats;
-            field(
-                "total_connections_received",
-                &s.connections_received.load(Ordering::Relaxed),
-            );
-            field(
-                "total_commands_processed",
-                &s.commands_processed.load(Ordering::Relaxed),
-            );
-            field(
-                "total_net_input_bytes",
-                &s.net_input_bytes.load(Ordering::Relaxed),
-            );
-            field(
-                "total_net_output_bytes",
-                &s.net_output_bytes.load(Ordering::Relaxed),
-            );
-            field(
-                "rejected_connections",
-                &s.rejected_connections.load(Ordering::Relaxed),
-            );
+            let counters = [
+                ("total_connections_received", &s.connections_received),
+                ("total_commands_processed", &s.commands_processed),
+                ("total_net_input_bytes", &s.net_input_bytes),
+                ("total_net_output_bytes", &s.net_output_bytes),
+                ("rejected_connections", &s.rejected_connections),
+            ];
+            for (name, counter) in counters {
+                field(name, &counter.load(Ordering::Relaxed));
+            }
             field("evicted_keys", &0);
         }
         "replication" => {

@@ -232,10 +232,13 @@ impl Session {
         self.client.last_active_ms.store(elapsed, Ordering::Relaxed);
         if let Some(name) = last_name {
             let mut details = self.client.details();
+            // Reuses the string's buffer: this runs once per pipelined round on every connection.
             details.last_cmd.clear();
-            details
-                .last_cmd
-                .push_str(&String::from_utf8_lossy(&name).to_ascii_lowercase());
+            details.last_cmd.extend(
+                String::from_utf8_lossy(&name)
+                    .chars()
+                    .map(|c| c.to_ascii_lowercase()),
+            );
         }
     }
 
