@@ -51,3 +51,19 @@ for bin in redis-cli redis-benchmark redis-server; do
     command -v "$bin" >/dev/null 2>&1 || { log "$bin still missing after install"; exit 1; }
 done
 log "$(redis-cli --version); $(redis-server --version | cut -d' ' -f1-3)"
+
+# Python packages for the end-to-end tests (browser, manifests) live in a venv under target/,
+# so the system Python is never changed. Reinstalled only when the requirements file changes.
+venv="target/py-venv"
+requirements="scripts/test-requirements.txt"
+if [ ! -x "$venv/bin/python" ]; then
+    log "creating $venv"
+    python3 -m venv "$venv"
+fi
+if ! cmp -s "$requirements" "$venv/requirements.installed" 2>/dev/null; then
+    if grep -qv '^\s*\(#\|$\)' "$requirements"; then
+        log "installing $(grep -cv '^\s*\(#\|$\)' "$requirements") python package(s) from $requirements"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    fi
+    cp "$requirements" "$venv/requirements.installed"
+fi
