@@ -63,6 +63,12 @@ pub struct Done {
 pub struct Effects {
     /// WAL records to append and make durable before [`Shard::finish_ready`].
     pub records: Vec<Record>,
+    /// Set when `records` carry nothing but a new commit index. Such a record need not be
+    /// fsynced before the Ready is finished: the entries it points at are already durable (here
+    /// and on a quorum), and a commit index lost in a crash is learnt again from the leader. It
+    /// becomes durable with the next fsync, so a commit-only round (heartbeats on a follower,
+    /// the commit advance on a leader) costs no fsync of its own.
+    pub commit_only: bool,
     /// Completed requests.
     pub done: Vec<Done>,
     /// `(group, index, term)`: a snapshot now covers the log up to `index`.
@@ -490,6 +496,10 @@ impl Shard {
             self.raw.mut_store().append(rd.entries());
         }
         if let Some(hs) = rd.hs() {
+            let before = self.raw.store().hard_state();
+            effects.commit_only = effects.records.is_empty()
+                && hs.term == before.term
+                && hs.vote == before.vote;
             effects.records.push(Record::HardState {
                 group,
                 state: WalHardState {

@@ -246,6 +246,30 @@ impl Driver {
                 _ = expiry.tick() => self.propose_expiry(),
                 _ = deferred_sync => self.wal.sync().map_err(|e| self.fail_all(e.to_string()))?,
             }
+            // Whatever else is already waiting joins this round, so that one fsync serves
+            // client writes and peers' appends alike (group commit across both sources).
+            while requests.len() < MAX_REQUESTS_PER_ROUND {
+                match self.rx.try_recv() {
+                    Ok(request) => requests.push(request),
+                    Err(_) => break,
+                }
+            }
+            for request in requests.drain(..) {
+                if let Some(reply) = self.handle(request) {
+                    return self.stop(reply);
+                }
+            }
+            while incoming.len() < MAX_REQUESTS_PER_ROUND {
+                match self.inbox.try_recv() {
+                    Ok(message) => incoming.push(message),
+                    Err(_) => break,
+                }
+            }
+            for message in incoming.drain(..) {
+                if let Err(e) = self.handle_peer(message) {
+                    return Err(self.fail_all(e.to_string()));
+                }
+            }
             self.process_readies()?;
             for (id, addr) in self.shard.added_members() {
                 if !self.transport.knows(*id) {
@@ -357,7 +381,14 @@ impl Driver {
             if !effects.records.is_empty() {
                 self.wal
                     .append(&effects.records)
-                    .and_then(|()| self.wal.commit().map(|_| ()))
+                    .and_then(|()| {
+                        // A commit-only round rides on the next fsync (see `Effects`).
+                        if effects.commit_only {
+                            Ok(())
+                        } else {
+                            self.wal.commit().map(|_| ())
+                        }
+                    })
                     .map_err(|e| self.fail_all(e.to_string()))?;
             }
             self.shard.finish_ready(ready, &mut effects);

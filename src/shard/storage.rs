@@ -167,6 +167,11 @@ impl LogStore {
         self.entries.extend_from_slice(entries);
     }
 
+    /// The hard state last recorded (what the WAL holds, or is about to).
+    pub fn hard_state(&self) -> &HardState {
+        &self.hard_state
+    }
+
     /// Records a new hard state (term, vote, commit).
     ///
     /// Invariants (Raft's safety rests on them): the term never goes back, and neither does

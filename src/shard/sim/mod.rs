@@ -469,7 +469,9 @@ impl Sim {
                         .take()
                         .expect("the shard was just put back");
                 }
-                self.nodes[index].disk.commit();
+                if !effects.commit_only {
+                    self.nodes[index].disk.commit();
+                }
             }
             shard.finish_ready(ready, &mut effects);
             assert!(

@@ -131,8 +131,9 @@ fn snapshot_install_survives_a_crash_before_the_wal_write() {
 
 /// A seed (3 nodes at the start) whose run transfers leadership, adds a brand-new node that
 /// joins through a snapshot, promotes it, and removes members, so those paths are really
-/// covered (counters in `Report`; it shows 1 transfer, 3 joins, 1 promotion, 2 removals).
-const TOPOLOGY_SEED: u64 = 0;
+/// covered (counters in `Report`; it shows 3 transfers, 8 joins, 4 promotions, 7 removals).
+/// Any change to the Raft loop shifts every run, so the seed may need picking again.
+const TOPOLOGY_SEED: u64 = 6;
 
 #[test]
 fn topology_faults_are_exercised() {
