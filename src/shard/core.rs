@@ -497,9 +497,8 @@ impl Shard {
         }
         if let Some(hs) = rd.hs() {
             let before = self.raw.store().hard_state();
-            effects.commit_only = effects.records.is_empty()
-                && hs.term == before.term
-                && hs.vote == before.vote;
+            effects.commit_only =
+                effects.records.is_empty() && hs.term == before.term && hs.vote == before.vote;
             effects.records.push(Record::HardState {
                 group,
                 state: WalHardState {

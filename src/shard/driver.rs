@@ -85,13 +85,7 @@ pub fn start(
         randomized_election: true,
         boot_id: super::entry::new_boot_id(),
     };
-    // raft-rs logs through slog; `TINKERDB_RAFT_LOG=1` (with RUST_LOG=debug) shows them for
-    // debugging, otherwise they are dropped (our own tracing covers what operators need).
-    let logger = if std::env::var_os("TINKERDB_RAFT_LOG").is_some() {
-        raft::default_logger()
-    } else {
-        slog::Logger::root(slog::Discard, slog::o!())
-    };
+    let logger = crate::logging::raft_logger();
     let mut effects = Effects::default();
     let shard = Shard::open(
         shard_config,
@@ -143,7 +137,8 @@ pub fn start(
     std::thread::Builder::new()
         .name("raft-loop".into())
         .spawn(move || {
-            let span = tracing::info_span!("raft", node = node_id);
+            // A new thread does not inherit the node span: name the node again.
+            let span = tracing::info_span!("raft", node = node_id, shard = DATA_GROUP);
             let _guard = span.enter();
             let result = match tokio::runtime::Builder::new_current_thread()
                 .enable_time()

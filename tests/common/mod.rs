@@ -366,6 +366,11 @@ impl Node {
         self.await_ready();
     }
 
+    /// The whole log, every start of this node included, with the harness's marker lines.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// The last part of the current run's log (stdout and stderr), with a header.
     pub fn log_tail(&self) -> String {
         let tail = read_tail(&self.log_path, self.log_offset, LOG_TAIL_BYTES)
