@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the benchmark drive TinkerDB with:
 # redis-cli, redis-benchmark (package redis-tools) and redis-server (the
-# yardstick in scripts/bench-vs-redis.sh).
+# yardstick in scripts/bench-vs-redis.sh); headless chromium and chromedriver
+# (the dashboard's browser test); and the Python packages of
+# scripts/test-requirements.txt in a venv under target/.
 #
-# Idempotent: when all three binaries are on PATH it installs nothing. Either
+# Idempotent: when every binary is on PATH it installs nothing. Either
 # way it makes sure no packaged redis-server service keeps running, so port
 # 6379 stays free and the machine's CPU goes to the tests.
 set -euo pipefail
@@ -51,6 +53,23 @@ for bin in redis-cli redis-benchmark redis-server; do
     command -v "$bin" >/dev/null 2>&1 || { log "$bin still missing after install"; exit 1; }
 done
 log "$(redis-cli --version); $(redis-server --version | cut -d' ' -f1-3)"
+
+# Headless Chromium and its WebDriver, for the dashboard's browser test
+# (tests/browser/test_dashboard.py, run by tests/browser.rs). Debian's packages, so the
+# driver always matches the browser and nothing is downloaded at test time.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    log "missing chromium or chromedriver; installing chromium and chromium-driver"
+    command -v apt-get >/dev/null 2>&1 \
+        || { log "no apt-get here: install chromium and chromedriver by hand"; exit 1; }
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+else
+    log "chromium and chromedriver already installed"
+fi
+for bin in chromium chromedriver; do
+    command -v "$bin" >/dev/null 2>&1 || { log "$bin still missing after install"; exit 1; }
+done
+log "$(chromium --version 2>/dev/null | head -n1); $(chromedriver --version 2>/dev/null | cut -d' ' -f1-2)"
 
 # Python packages for the end-to-end tests (browser, manifests) live in a venv under target/,
 # so the system Python is never changed. Reinstalled only when the requirements file changes.

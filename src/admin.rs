@@ -1,34 +1,65 @@
-//! # Admin HTTP API
+//! # Admin HTTP API and dashboard
 //!
-//! Bound on `admin_listen`:
-//! - `GET /health`: the process is alive.
+//! Bound on `admin_listen`. Every route answers JSON (errors as `{"error": "..."}` with a
+//! fitting status), except the probes' plain text and the dashboard's files.
+//!
+//! - `GET /health`: the process is alive. No credentials needed.
 //! - `GET /ready`: the data shard knows a leader and has applied its committed log (200), or
-//!   not (503).
-//! - `GET /api/cluster`: this node's view of the cluster as JSON: role, term, leader,
+//!   not (503). No credentials needed (orchestrators probe it).
+//! - `GET /api/cluster`: this node's view of the cluster: role, term, leader,
 //!   commit/applied indexes, voters, learners, members' peer addresses, and (on the leader)
 //!   each peer's replication progress.
+//! - `GET /api/nodes`: every member's admin address and live `/api/cluster` (see [`nodes`]).
+//! - `GET /api/node`: version, pid, uptime, addresses, bytes on disk, config without secrets.
+//! - `GET /api/events`: recent leader, term and role changes seen by this node ([`events`]).
+//! - `GET /api/keys?match=&cursor=&count=&db=`: a SCAN page with each key's type and TTL.
+//! - `POST /api/command` `{"args": [...]}` or `{"command": "..."}`: runs one command ([`data`]).
 //! - `POST /api/cluster/transfer-leader?to=N`: ask leadership to move to node N.
 //! - `POST /api/cluster/add-node?id=N&peer_addr=HOST:PORT`: add node N as a learner (leader only).
 //! - `POST /api/cluster/promote?id=N`: make learner N a voter (leader only).
 //! - `POST /api/cluster/remove-node?id=N`: remove node N, which then stops (leader only).
+//! - `GET /` and `/dashboard/...`: the web dashboard ([`dashboard`]).
 //!
-//! Errors are JSON `{"error": "..."}` with a fitting status code. Metrics and the dashboard
-//! arrive with the operations work.
+//! Authentication ([`auth`]): one middleware wraps the whole router, so every route, including
+//! ones added later, needs HTTP Basic credentials of a TinkerDB user once users are
+//! configured, except `/health` and `/ready`. The membership routes also need the admin role;
+//! data commands get the user's tenant and role checks in the session, as over RESP.
+//!
+//! Nothing here blocks the Raft loop: handlers send it ordinary requests (status, reads,
+//! proposals) like any client, and the events poller sends one status request per 200 ms.
+
+mod auth;
+mod dashboard;
+mod data;
+mod events;
+mod node_info;
+mod nodes;
+
+pub use auth::{basic_header, OPEN_PATHS};
+pub use data::{frame_json, MAX_COMMAND_BODY_BYTES, MAX_REPLY_BYTES, MAX_SCAN_COUNT};
+pub use events::{Event, EVENT_LOG_CAPACITY};
+pub use nodes::NODE_FETCH_TIMEOUT;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::Instrument;
 
+use crate::acl::Access;
 use crate::server::ServerContext;
 use crate::shard::{MemberChange, NodeStatus, ShardError};
+
+use auth::Caller;
+use events::EventLog;
 
 /// Serves the admin API until `shutdown` flips.
 pub async fn serve(
@@ -36,19 +67,43 @@ pub async fn serve(
     ctx: Arc<ServerContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let events = Arc::new(EventLog::default());
+    tokio::spawn(
+        events::watch(Arc::clone(&ctx), Arc::clone(&events), shutdown.clone()).in_current_span(),
+    );
     let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/api/cluster", get(cluster))
         .route("/api/cluster/transfer-leader", post(transfer_leader))
         .route("/api/cluster/add-node", post(add_node))
         .route("/api/cluster/promote", post(promote))
         .route("/api/cluster/remove-node", post(remove_node))
-        .with_state(ctx);
+        .route("/api/node", get(node_info::node))
+        .route("/api/nodes", get(nodes::nodes))
+        .route("/api/keys", get(data::keys))
+        .route(
+            "/api/command",
+            post(data::command).layer(DefaultBodyLimit::max(MAX_COMMAND_BODY_BYTES)),
+        )
+        .route(
+            "/api/events",
+            get(move || events::answer(Arc::clone(&events))),
+        )
+        .merge(dashboard::routes())
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(Arc::clone(&ctx));
+    // Last, so that it wraps every route above (and any added there later).
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        ctx,
+        auth::authenticate,
+    ));
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app)
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(stop)
         .await
     {
@@ -119,8 +174,12 @@ pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
 
 async fn transfer_leader(
     State(ctx): State<Arc<ServerContext>>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Err(denied) = caller.require(Access::Admin) {
+        return denied.into_response();
+    }
     let Some(to) = params.get("to").and_then(|v| v.parse::<u64>().ok()) else {
         return bad_request("give the target node as ?to=<node id>");
     };
@@ -132,8 +191,12 @@ async fn transfer_leader(
 
 async fn add_node(
     State(ctx): State<Arc<ServerContext>>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Err(denied) = caller.require(Access::Admin) {
+        return denied.into_response();
+    }
     let (Some(id), Some(addr)) = (node_param(&params), params.get("peer_addr")) else {
         return bad_request("give ?id=<new node id>&peer_addr=<host:port>");
     };
@@ -149,8 +212,12 @@ async fn add_node(
 
 async fn promote(
     State(ctx): State<Arc<ServerContext>>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Err(denied) = caller.require(Access::Admin) {
+        return denied.into_response();
+    }
     match node_param(&params) {
         Some(id) => change(&ctx, MemberChange::Promote { id }).await,
         None => bad_request("give ?id=<learner id>"),
@@ -159,8 +226,12 @@ async fn promote(
 
 async fn remove_node(
     State(ctx): State<Arc<ServerContext>>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Err(denied) = caller.require(Access::Admin) {
+        return denied.into_response();
+    }
     match node_param(&params) {
         Some(id) => change(&ctx, MemberChange::Remove { id }).await,
         None => bad_request("give ?id=<node id>"),
@@ -182,7 +253,35 @@ fn node_param(params: &HashMap<String, String>) -> Option<u64> {
 }
 
 fn bad_request(why: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": why}))).into_response()
+    json_error(StatusCode::BAD_REQUEST, why)
+}
+
+/// `{"error": why}` with `status`.
+fn json_error(status: StatusCode, why: &str) -> Response {
+    (status, Json(json!({"error": why}))).into_response()
+}
+
+/// An error answer, `{"error": message}` with `status`, small enough to travel in a `Result`
+/// (a whole `Response` is not).
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_error(self.status, &self.message)
+    }
 }
 
 async fn status(ctx: &ServerContext) -> Result<NodeStatus, ShardError> {
@@ -208,4 +307,14 @@ fn error_response(e: &ShardError) -> Response {
         ShardError::Fatal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (code, Json(json!({"error": e.to_string()}))).into_response()
+}
+
+/// `GET /metrics`: the node's Prometheus metrics as OpenMetrics text ([`crate::metrics`]).
+async fn metrics(State(ctx): State<Arc<ServerContext>>) -> Response {
+    let body = crate::metrics::scrape(&ctx).await;
+    let content_type = [(
+        axum::http::header::CONTENT_TYPE,
+        crate::metrics::CONTENT_TYPE,
+    )];
+    (content_type, body).into_response()
 }

@@ -1,5 +1,6 @@
 //! The `tinkerdb` command line: subcommands and how flags and `TINKERDB_*` variables override the
-//! config file. `server` runs a node; `demo`, `cluster` and `bench` arrive with later issues.
+//! config file. `server` runs a node, `demo` a local cluster, `cluster` administers one, and
+//! `health` is the probe container healthchecks run (a `FROM scratch` image has no curl).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +27,19 @@ pub enum Command {
     Demo(DemoArgs),
     /// Inspect and administer a running cluster through a node's admin API.
     Cluster(ClusterArgs),
+    /// Probe a node's admin API (`/health`, or `/ready` with --ready); exit 0 when it answers 200.
+    Health(HealthArgs),
+}
+
+/// Flags of `tinkerdb health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Admin address (host:port) of the node to probe.
+    #[arg(long, default_value = "127.0.0.1:7381", env = "TINKERDB_ADMIN")]
+    pub admin: String,
+    /// Probe `/ready` (knows a leader, caught up) instead of `/health` (alive).
+    #[arg(long)]
+    pub ready: bool,
 }
 
 /// Flags of `tinkerdb demo`.
@@ -51,6 +65,12 @@ pub struct ClusterArgs {
     /// Print the raw JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// User to log in to the admin API as (HTTP Basic), when the node has users configured.
+    #[arg(long, env = "TINKERDB_ADMIN_USER")]
+    pub user: Option<String>,
+    /// That user's password (prefer the environment variable: flags show up in `ps`).
+    #[arg(long, env = "TINKERDB_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub action: ClusterAction,
@@ -99,6 +119,14 @@ pub struct ServerArgs {
     /// This node's id (positive, unique in the cluster).
     #[arg(long, env = "TINKERDB_NODE_ID")]
     pub node_id: Option<u64>,
+    /// Take the node id from this host's name, `<name>-<ordinal>`, as ordinal + 1
+    /// (`tinkerdb-0` is node 1): the pod names of a Kubernetes StatefulSet.
+    #[arg(
+        long,
+        env = "TINKERDB_NODE_ID_FROM_HOSTNAME",
+        conflicts_with = "node_id"
+    )]
+    pub node_id_from_hostname: bool,
     /// Data folder (WAL, snapshots).
     #[arg(long, env = "TINKERDB_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -164,7 +192,23 @@ impl ServerArgs {
         if self.join.is_some() {
             config.join = self.join;
         }
+        if self.node_id_from_hostname {
+            config.node_id = crate::config::node_id_from_hostname(&hostname()?)?;
+        }
         config.validate()?;
         Ok(config)
     }
+}
+
+/// Where Linux publishes this host's (this container's, this pod's) name. Read from the file,
+/// not through libc or `$HOSTNAME`, so it works the same in a `FROM scratch` image with no shell.
+const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
+
+fn hostname() -> Result<String, ConfigError> {
+    std::fs::read_to_string(HOSTNAME_FILE)
+        .map(|name| name.trim().to_string())
+        .map_err(|e| ConfigError::Invalid {
+            field: "node_id",
+            reason: format!("--node-id-from-hostname: cannot read {HOSTNAME_FILE}: {e}"),
+        })
 }

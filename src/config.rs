@@ -304,6 +304,29 @@ impl Config {
     }
 }
 
+/// The node id of the host `hostname` names, `<name>-<ordinal>` (a StatefulSet pod's name, or
+/// its FQDN): ordinal + 1, since ordinals start at 0 and node ids at 1. Anything else is refused
+/// rather than guessed, so `tinkerdb3` never silently becomes node 4.
+pub fn node_id_from_hostname(hostname: &str) -> Result<u64, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        field: "node_id",
+        reason: format!(
+            "host name `{hostname}` does not end in -<ordinal> (like `tinkerdb-0`), \
+             which --node-id-from-hostname needs"
+        ),
+    };
+    let short = hostname.split('.').next().unwrap_or_default();
+    let (_, ordinal) = short.rsplit_once('-').ok_or_else(invalid)?;
+    if ordinal.is_empty() || !ordinal.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    ordinal
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(invalid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +364,24 @@ mod tests {
         assert!(config.validate().is_err());
         config.initial_cluster = "x".to_string();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn node_id_from_hostname_is_the_ordinal_plus_one() {
+        assert_eq!(node_id_from_hostname("tinkerdb-0").expect("ordinal 0"), 1);
+        assert_eq!(node_id_from_hostname("my-db-12").expect("ordinal 12"), 13);
+        let fqdn = "tinkerdb-2.tinkerdb-headless.default.svc.cluster.local";
+        assert_eq!(node_id_from_hostname(fqdn).expect("an FQDN"), 3);
+        for bad in [
+            "tinkerdb3",
+            "tinkerdb-",
+            "tinkerdb-x1",
+            "-",
+            "",
+            "db-18446744073709551615",
+        ] {
+            let err = node_id_from_hostname(bad).expect_err(bad);
+            assert!(err.to_string().contains("-<ordinal>"), "{bad}: {err}");
+        }
     }
 }

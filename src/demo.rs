@@ -103,6 +103,10 @@ pub fn run(nodes: usize, base_port: u16, data_dir: &Path) -> Result<(), DemoErro
     println!("\nTry: redis-cli -p {} set hello world", port(1, 0));
     println!("     tinkerdb cluster --admin {} status", addr(port(1, 2)));
     println!(
+        "     open the dashboard: http://{}/ (any node's admin address)",
+        addr(port(nodes.min(2), 2))
+    );
+    println!(
         "     kill -9 a node's pid and watch the others elect a new leader. Ctrl-C stops all.\n"
     );
     for node in &demo_nodes {

@@ -12,7 +12,7 @@
 //! - [`shard`]: a Raft group (raft-rs) with its log window, state machine and snapshots, driven
 //!   by the node's Raft loop, which owns the WAL and group-commits.
 //! - [`acl`]: users, tenants, roles.
-//! - [`admin`]: the HTTP admin port.
+//! - [`admin`]: the HTTP admin port; [`metrics`]: the Prometheus metrics it serves.
 //! - [`config`], [`cli`], [`logging`], [`node`]: configuration, command line, logs, start/stop.
 //!
 //! Data flows one way: server → router → shard → WAL → state machine, and replies come back on
@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod router;
 pub mod server;

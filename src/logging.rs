@@ -17,7 +17,9 @@ pub fn init(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never in files, `docker logs` or pipelines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second call (e.g. from tests) keeps the first subscriber; that is fine.
     let _ = match config.log_format {
         LogFormat::Text => builder.try_init(),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tinkerdb::cli::{Cli, ClusterAction, ClusterArgs, Command, ServerArgs};
+use tinkerdb::cli::{Cli, ClusterAction, ClusterArgs, Command, HealthArgs, ServerArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Cluster(args)) => cluster(args),
+        Some(Command::Health(args)) => health(&args),
     }
 }
 
@@ -51,12 +52,23 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         ClusterAction::Promote { id } => ("POST", format!("/api/cluster/promote?id={id}")),
         ClusterAction::RemoveNode { id } => ("POST", format!("/api/cluster/remove-node?id={id}")),
     };
-    let response = match tinkerdb::admin_client::request(&args.admin, method, &path) {
+    let request = tinkerdb::admin_client::Request {
+        method,
+        path: &path,
+        authorization: args.user.as_deref().map(|user| {
+            tinkerdb::admin_client::basic_auth(user, args.password.as_deref().unwrap_or(""))
+        }),
+        ..Default::default()
+    };
+    let response = match tinkerdb::admin_client::send(&args.admin, &request) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
     if args.json || response.status != 200 {
         println!("{}", response.body.trim());
+        if response.status == 401 {
+            eprintln!("tinkerdb: give --user and --password (or TINKERDB_ADMIN_USER and TINKERDB_ADMIN_PASSWORD)");
+        }
         return if response.status == 200 {
             ExitCode::SUCCESS
         } else {
@@ -81,6 +93,23 @@ fn cluster(args: ClusterArgs) -> ExitCode {
             println!("proposed: remove node {id}");
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// One line and an exit status a container healthcheck or a script can use: 0 only on a 200.
+fn health(args: &HealthArgs) -> ExitCode {
+    let path = if args.ready { "/ready" } else { "/health" };
+    match tinkerdb::admin_client::request(&args.admin, "GET", path) {
+        Ok(response) => {
+            let line = response.body.lines().next().unwrap_or("").trim();
+            println!("{}{path}: {} {line}", args.admin, response.status);
+            if response.status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn, Instrument};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::server::ServerContext;
 use crate::shard::{self, ShardError};
@@ -85,9 +86,15 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
     let identity = transport::Identity {
         cluster_id: transport::cluster_id(&members),
         node_id: config.node_id,
+        advertised: transport::Advertised {
+            resp: config.listen,
+            admin: config.admin_listen,
+        },
     };
     let (peers, inbox) = transport::start(identity, peer_listener, &members, shutdown_rx.clone());
-    let (shard, mut shard_exit) = shard::start(&config, peers, inbox)?;
+    let metrics = Arc::new(Metrics::new());
+    let peer_directory = peers.directory();
+    let (shard, mut shard_exit) = shard::start(&config, peers, inbox, metrics.shard.clone())?;
     // Clients connecting meanwhile wait in the listen backlog: nobody should see the state
     // (or the users) of a half-replayed log.
     // A lone voter catches up by itself; a cluster member may wait for its peers to start, so
@@ -116,7 +123,9 @@ async fn run_async(config: Config) -> Result<(), NodeError> {
         data_dir = %config.data_dir.display(),
         "TinkerDB node started"
     );
-    let ctx = Arc::new(ServerContext::new(config, Router::single(shard.clone())));
+    let mut ctx = ServerContext::new(config, Router::single(shard.clone()), Arc::clone(&metrics));
+    ctx.peer_directory = peer_directory;
+    let ctx = Arc::new(ctx);
     let resp = tokio::spawn(
         crate::server::serve(client_listener, Arc::clone(&ctx), shutdown_rx.clone())
             .in_current_span(),

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::router::Router;
 
 pub use clients::ClientRegistry;
+pub use session::Flow;
 
 /// Counters reported by INFO stats.
 #[derive(Debug, Default)]
@@ -69,11 +70,20 @@ pub struct ServerContext {
     pub started: Instant,
     /// A random run id, as Redis reports one.
     pub run_id: String,
+    /// The RESP and admin addresses peers advertised when they connected (empty until the
+    /// node's transport is started; the admin API's `/api/nodes` reads it).
+    pub peer_directory: crate::transport::PeerDirectory,
+    /// The node's Prometheus metrics: sessions count commands into it, `/metrics` encodes it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ServerContext {
     /// Builds the shared context.
-    pub fn new(config: Config, router: Router) -> ServerContext {
+    pub fn new(
+        config: Config,
+        router: Router,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> ServerContext {
         let directory = Directory::new(&config.users);
         let max_clients = AtomicUsize::new(config.max_clients);
         ServerContext {
@@ -85,6 +95,8 @@ impl ServerContext {
             max_clients,
             started: Instant::now(),
             run_id: run_id(),
+            peer_directory: crate::transport::PeerDirectory::default(),
+            metrics,
         }
     }
 }
@@ -153,6 +165,50 @@ impl ServerContext {
         let r = &status.raft;
         members.retain(|id, _| r.voters.contains(id) || r.learners.contains(id));
         members
+    }
+}
+
+/// A session that is not a TCP connection: the admin API runs a user's commands through it
+/// (`/api/command`, `/api/keys`), so they take exactly the path a RESP client's commands take:
+/// authentication already decided, then the session's parsing, role checks, batching, MULTI
+/// state and server commands. Its replies come out encoded as they would go to a client
+/// speaking RESP3, which keeps every reply type.
+///
+/// It is listed by `CLIENT LIST` (lib-name `tinkerdb-admin-http`) while it exists, and
+/// unregistered when dropped.
+pub struct DetachedSession {
+    session: session::Session,
+}
+
+impl DetachedSession {
+    /// A session for a client at `peer`, logged in as `user`.
+    pub fn new(
+        ctx: Arc<ServerContext>,
+        user: crate::acl::User,
+        peer: std::net::SocketAddr,
+    ) -> DetachedSession {
+        let laddr = ctx.config.admin_listen;
+        let mut session = session::Session::new(ctx, peer, laddr);
+        session.login(user);
+        session.set_protocol(tinkerdb_resp::Protocol::Resp3);
+        session.client().details().lib_name = "tinkerdb-admin-http".to_string();
+        DetachedSession { session }
+    }
+
+    /// Runs `requests` in order (as one pipelined round) and appends their RESP3-encoded
+    /// replies to `out`; [`Flow::Close`] after `QUIT`.
+    pub async fn run(
+        &mut self,
+        requests: &mut Vec<Vec<bytes::Bytes>>,
+        out: &mut bytes::BytesMut,
+    ) -> Flow {
+        self.session.run(requests, out).await
+    }
+}
+
+impl Drop for DetachedSession {
+    fn drop(&mut self) {
+        self.session.close();
     }
 }
 

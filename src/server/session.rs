@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tinkerdb_resp::{encode, Frame, Protocol};
@@ -18,6 +19,7 @@ use super::errors::{shard_error, unknown_command};
 use super::server_commands;
 use super::ServerContext;
 use crate::acl::{Access, User};
+use crate::metrics::CommandId;
 use crate::shard::{DbCommand, Payload, ReadOp, Watched};
 
 /// Whether the connection stays open after a round of requests.
@@ -53,6 +55,9 @@ pub struct Session {
     watched: Vec<Watched>,
     batch: Vec<DbCommand>,
     batch_writes: bool,
+    /// Beside `batch`: each command's metric slot and when it was read, to record its outcome
+    /// and latency when the batch's replies arrive. Reused, so counting allocates nothing.
+    batch_metrics: Vec<(CommandId, Instant)>,
     /// `READONLY`: reads on this connection may be served from this node's applied state
     /// without a ReadIndex round (possibly stale on a follower), as on a Redis Cluster replica.
     stale_reads: bool,
@@ -78,6 +83,7 @@ impl Session {
             watched: Vec::new(),
             batch: Vec::new(),
             batch_writes: false,
+            batch_metrics: Vec::new(),
             stale_reads: false,
         }
     }
@@ -111,19 +117,30 @@ impl Session {
                 break;
             }
             last_name = Some(args[0].clone());
+            let command = self.ctx.metrics.server.command(&args[0]);
             match self.step(&args) {
                 Step::Batch(op, writes) => {
                     self.batch.push(op);
                     self.batch_writes |= writes;
+                    self.batch_metrics.push((command, Instant::now()));
                 }
                 Step::Reply(frame) => {
                     self.flush(out).await;
                     self.emit(&frame, out);
+                    self.ctx
+                        .metrics
+                        .server
+                        .record(command, !frame.is_error(), Duration::ZERO);
                 }
                 Step::Server => {
                     self.flush(out).await;
+                    let started = Instant::now();
                     let (frame, next) = server_commands::execute(self, &args).await;
                     self.emit(&frame, out);
+                    self.ctx
+                        .metrics
+                        .server
+                        .record(command, !frame.is_error(), started.elapsed());
                     flow = next;
                 }
             }
@@ -207,17 +224,29 @@ impl Session {
         } else {
             shard.read(ReadOp::Commands { tenant, ops }).await
         };
+        debug_assert_eq!(
+            self.batch_metrics.len(),
+            count,
+            "a metric slot per batched command"
+        );
+        let now = Instant::now();
+        let metrics = &self.ctx.metrics.server;
+        let mut slots = self.batch_metrics.drain(..);
         match result {
             Ok(frames) => {
                 debug_assert_eq!(frames.len(), count, "one reply per command");
                 for frame in &frames {
-                    self.emit(frame, out);
+                    if let Some((command, read_at)) = slots.next() {
+                        metrics.record(command, !frame.is_error(), now - read_at);
+                    }
+                    encode(frame, self.protocol, out);
                 }
             }
             Err(e) => {
                 let frame = shard_error(&e);
-                for _ in 0..count {
-                    self.emit(&frame, out);
+                for (command, read_at) in slots {
+                    metrics.record(command, false, now - read_at);
+                    encode(&frame, self.protocol, out);
                 }
             }
         }

@@ -29,6 +29,7 @@ use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
 use super::state_machine::{SharedUsers, StateMachine};
 use super::storage::LogStore;
 use super::ShardError;
+use crate::metrics::ShardMetrics;
 
 /// What a read waits for.
 #[derive(Debug)]
@@ -102,6 +103,9 @@ pub struct ShardConfig {
     /// Identifies this run of the process in proposal tags (see `ProposalTag`); random in
     /// production, fixed by a simulator for determinism.
     pub boot_id: u64,
+    /// Where the shard counts proposals, leader changes and snapshots (atomics only; nothing
+    /// the shard decides depends on them).
+    pub metrics: ShardMetrics,
 }
 
 /// Most reads attached to one ReadIndex round; more wait for the next round.
@@ -431,6 +435,7 @@ impl Shard {
         self.raw
             .propose(tag.encode(), payload.encode())
             .map_err(|e| ShardError::Retry(format!("proposal dropped: {e}")))?;
+        self.config.metrics.proposed();
         self.proposed
             .insert(self.raw.raft.raft_log.last_index(), token);
         Ok(())
@@ -475,6 +480,9 @@ impl Shard {
             return None;
         }
         let mut rd = self.raw.ready();
+        if let Some(ss) = rd.ss() {
+            self.config.metrics.leader_seen(ss.leader_id);
+        }
         // A leader may send these before its own entries are durable (Raft allows it).
         effects.messages.extend(rd.take_messages());
         if !rd.snapshot().is_empty() {
@@ -549,6 +557,9 @@ impl Shard {
             .ok_or_else(|| ShardError::Fatal(format!("no term for applied index {index}")))?;
         let conf_state = self.raw.store().conf_state().clone();
         let info = self.snapshots.save(&self.sm, index, term, &conf_state)?;
+        self.config
+            .metrics
+            .snapshot_written(std::time::Duration::from_millis(info.duration_ms));
         info!(
             group = self.config.group,
             index,
@@ -722,7 +733,9 @@ impl Shard {
         cc.context = addr.unwrap_or_default().into_bytes().into();
         self.raw
             .propose_conf_change(Vec::new(), cc)
-            .map_err(|e| ShardError::Retry(format!("membership change refused: {e}")))
+            .map_err(|e| ShardError::Retry(format!("membership change refused: {e}")))?;
+        self.config.metrics.proposed();
+        Ok(())
     }
 
     /// Voters and learners, for noticing removals (cheap: called every round).

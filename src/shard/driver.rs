@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tinkerdb_resp::Frame;
-use tinkerdb_wal::{SyncPolicy, Wal, WalOptions};
+use tinkerdb_wal::{FsyncObserver, SyncPolicy, Wal, WalOptions};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
@@ -26,6 +26,7 @@ use super::snapshot::SnapshotStore;
 use super::wire::{decode_raft, snapshot_chunks, PeerMessage, SnapshotAssembly, WireFrame};
 use super::ShardError;
 use crate::config::{Config, FsyncPolicy};
+use crate::metrics::ShardMetrics;
 use crate::transport::{Incoming, Transport};
 
 /// The only Raft group until sharding arrives.
@@ -38,11 +39,13 @@ const MAX_REQUESTS_PER_ROUND: usize = 1024;
 const MAX_READY_ITERATIONS: usize = 16;
 
 /// Opens the WAL and the data shard, and starts the Raft loop thread. The returned receiver
-/// resolves when the loop stops (with its error, if it failed).
+/// resolves when the loop stops (with its error, if it failed). The shard and the WAL record
+/// their events in `metrics`.
 pub fn start(
     config: &Config,
     transport: Transport,
     inbox: mpsc::Receiver<Incoming>,
+    metrics: ShardMetrics,
 ) -> Result<(ShardHandle, oneshot::Receiver<Result<(), ShardError>>), ShardError> {
     let fatal = |e: &dyn std::fmt::Display| ShardError::Fatal(e.to_string());
     let sync = match config.fsync {
@@ -55,6 +58,8 @@ pub fn start(
         sync,
     })
     .map_err(|e| fatal(&e))?;
+    let fsyncs = metrics.clone();
+    wal.observe_fsyncs(FsyncObserver::new(move |took| fsyncs.wal_fsynced(took)));
     if let Some(tail) = &recovered.truncated_tail {
         warn!(
             ?tail,
@@ -84,6 +89,7 @@ pub fn start(
         snapshot_log_bytes: config.snapshot_log_bytes,
         randomized_election: true,
         boot_id: super::entry::new_boot_id(),
+        metrics,
     };
     let logger = crate::logging::raft_logger();
     let mut effects = Effects::default();
@@ -316,6 +322,7 @@ impl Driver {
                     wal: self.wal.stats(),
                     keyspace: keyspace.stats(),
                     tenant_dbs: keyspace.tenant_dbs(&tenant),
+                    tenants: keyspace.tenant_stats(),
                     fsync_always: self.fsync_always,
                     added_members: self
                         .shard

@@ -87,6 +87,8 @@ pub struct NodeStatus {
     pub keyspace: KeyspaceStats,
     /// `(db, keys, keys with expiry)` of the asking tenant.
     pub tenant_dbs: Vec<(u8, u64, u64)>,
+    /// Every tenant's totals (keys, estimated memory), for the per-tenant metrics.
+    pub tenants: Vec<(String, KeyspaceStats)>,
     /// Whether the WAL fsyncs before acknowledging.
     pub fsync_always: bool,
     /// Peer addresses of members added after the initial cluster.

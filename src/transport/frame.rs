@@ -33,11 +33,20 @@ pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, payload: &[u8]) -> std::io:
 
 /// Reads one frame.
 pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, FrameError> {
+    read_max(r, MAX_FRAME_BYTES).await
+}
+
+/// Reads one frame of at most `max_len` bytes (the handshake, read before the peer is known,
+/// has a much smaller bound than [`MAX_FRAME_BYTES`]).
+pub async fn read_max<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max_len: u32,
+) -> Result<Vec<u8>, FrameError> {
     let mut header = [0u8; 8];
     r.read_exact(&mut header).await?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if len > MAX_FRAME_BYTES {
+    if len > max_len.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge(len));
     }
     let mut payload = vec![0u8; len as usize];

@@ -7,17 +7,23 @@
 //!
 //! Wire format, per connection: a handshake frame, then message frames. A frame is
 //! `[u32 len][u32 crc32c(payload)][payload]` (little-endian). The handshake payload is
-//! `"TKDBPEER" | u32 version | u64 cluster id | u64 from | u64 to`; a receiver drops connections
-//! from another cluster or addressed to another node, with a log line saying which.
+//! `"TKDBPEER" | u32 version | u64 cluster id | u64 from | u64 to | addr resp | addr admin`,
+//! where each `addr` is `u16 len | UTF-8 host:port` (at most [`MAX_ADVERTISED_ADDR_LEN`] bytes):
+//! the dialer's RESP and admin HTTP addresses. A receiver drops connections from another
+//! cluster or addressed to another node, with a log line saying which; otherwise it records
+//! the advertised addresses in the [`PeerDirectory`] (the admin API's `/api/nodes` reads it).
+//! An advertised address on an unspecified IP (`0.0.0.0:7381`) is recorded with the IP the
+//! connection came from instead, which is how that node is reached from here.
 //!
 //! Connections are one-way (the dialer sends, the acceptor receives), so each pair of nodes
 //! holds two; reconnection backs off exponentially up to a cap.
 
 mod frame;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,9 +44,18 @@ const RECONNECT_MAX: Duration = Duration::from_secs(2);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most messages written before a flush.
 const WRITE_BATCH: usize = 256;
+/// Longest advertised address in a handshake.
+pub const MAX_ADVERTISED_ADDR_LEN: usize = 256;
+/// Largest handshake frame: the fixed part and two addresses. Read before the peer is known,
+/// so it is bounded far below [`MAX_FRAME_BYTES`].
+const MAX_HANDSHAKE_BYTES: u32 = 36 + 2 * (2 + MAX_ADVERTISED_ADDR_LEN as u32);
+/// Most peers the [`PeerDirectory`] remembers (a cluster has a handful; this only bounds what
+/// a misbehaving member of the same cluster could make it hold).
+pub const MAX_DIRECTORY_ENTRIES: usize = 1024;
 
 const MAGIC: &[u8; 8] = b"TKDBPEER";
-const VERSION: u32 = 1;
+/// Version 2 added the advertised addresses; version 1 peers are refused with a log line.
+const VERSION: u32 = 2;
 
 /// A message from a peer.
 #[derive(Debug)]
@@ -56,6 +71,7 @@ pub struct Incoming {
 pub struct Transport {
     identity: Identity,
     peers: HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    directory: PeerDirectory,
     shutdown: watch::Receiver<bool>,
     /// The I/O runtime: the Raft loop calls `add_peer` from its own timer-only runtime, so
     /// dialers must be spawned here explicitly.
@@ -63,6 +79,11 @@ pub struct Transport {
 }
 
 impl Transport {
+    /// The addresses peers advertised (shared: later handshakes show up in every clone).
+    pub fn directory(&self) -> PeerDirectory {
+        self.directory.clone()
+    }
+
     /// Whether `id` is a known peer.
     pub fn knows(&self, id: u64) -> bool {
         id == self.identity.node_id || self.peers.contains_key(&id)
@@ -102,6 +123,71 @@ pub struct Identity {
     pub cluster_id: u64,
     /// This node's id.
     pub node_id: u64,
+    /// What this node tells its peers about itself in every handshake.
+    pub advertised: Advertised,
+}
+
+/// The addresses a node advertises to its peers: where its clients and operators reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advertised {
+    /// RESP client address (`listen`).
+    pub resp: SocketAddr,
+    /// Admin HTTP address (`admin_listen`).
+    pub admin: SocketAddr,
+}
+
+/// What a peer advertised when it last connected to this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its RESP client address.
+    pub resp: SocketAddr,
+    /// Its admin HTTP address.
+    pub admin: SocketAddr,
+    /// When its handshake arrived.
+    pub learned: Instant,
+}
+
+/// The addresses peers advertised in their handshakes, by node id; cheap to clone (shared).
+///
+/// Written only by the transport's receive tasks, read by the admin API; the Raft loop never
+/// touches it. A lock is held only to copy or insert one small entry.
+#[derive(Debug, Clone, Default)]
+pub struct PeerDirectory {
+    peers: Arc<Mutex<BTreeMap<u64, PeerInfo>>>,
+}
+
+impl PeerDirectory {
+    /// What node `id` advertised, if it has connected since this node started.
+    pub fn get(&self, id: u64) -> Option<PeerInfo> {
+        self.lock().get(&id).cloned()
+    }
+
+    /// Every peer that has connected, by id.
+    pub fn all(&self) -> BTreeMap<u64, PeerInfo> {
+        self.lock().clone()
+    }
+
+    /// Records (or refreshes) what `id` advertised; ignores new ids once
+    /// [`MAX_DIRECTORY_ENTRIES`] are known.
+    fn record(&self, id: u64, resp: SocketAddr, admin: SocketAddr) {
+        let mut peers = self.lock();
+        if peers.len() >= MAX_DIRECTORY_ENTRIES && !peers.contains_key(&id) {
+            return;
+        }
+        let learned = Instant::now();
+        peers.insert(
+            id,
+            PeerInfo {
+                resp,
+                admin,
+                learned,
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, PeerInfo>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Starts the dialers (one per peer) and the acceptor. Returns the sender and the inbox.
@@ -120,10 +206,21 @@ pub fn start(
             dial_loop(identity, *id, addr.clone(), rx, shutdown.clone()).in_current_span(),
         );
     }
-    tokio::spawn(accept_loop(identity, listener, inbox_tx, shutdown.clone()).in_current_span());
+    let directory = PeerDirectory::default();
+    tokio::spawn(
+        accept_loop(
+            identity,
+            listener,
+            inbox_tx,
+            directory.clone(),
+            shutdown.clone(),
+        )
+        .in_current_span(),
+    );
     let transport = Transport {
         identity,
         peers: queues,
+        directory,
         shutdown,
         runtime: tokio::runtime::Handle::current(),
     };
@@ -191,6 +288,7 @@ async fn accept_loop(
     identity: Identity,
     listener: TcpListener,
     inbox: mpsc::Sender<Incoming>,
+    directory: PeerDirectory,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -201,9 +299,10 @@ async fn accept_loop(
         match accepted {
             Ok((stream, addr)) => {
                 let inbox = inbox.clone();
+                let directory = directory.clone();
                 tokio::spawn(
                     async move {
-                        if let Err(e) = receive(identity, stream, addr, inbox).await {
+                        if let Err(e) = receive(identity, stream, addr, inbox, directory).await {
                             debug!(%addr, error = %e, "peer connection closed");
                         }
                     }
@@ -223,18 +322,25 @@ async fn receive(
     mut stream: TcpStream,
     addr: SocketAddr,
     inbox: mpsc::Sender<Incoming>,
+    directory: PeerDirectory,
 ) -> Result<(), FrameError> {
-    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, frame::read(&mut stream))
-        .await
-        .map_err(|_| FrameError::Io(std::io::Error::other("handshake timed out")))??;
-    let from = match check_handshake(identity, &hello) {
-        Ok(from) => from,
+    let hello = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        frame::read_max(&mut stream, MAX_HANDSHAKE_BYTES),
+    )
+    .await
+    .map_err(|_| FrameError::Io(std::io::Error::other("handshake timed out")))??;
+    let (from, advertised) = match check_handshake(identity, &hello) {
+        Ok(hello) => hello,
         Err(why) => {
             warn!(%addr, "refused a peer connection: {why}");
             return Ok(());
         }
     };
-    info!(peer = from, %addr, "peer connected");
+    let resp = reachable_from(advertised.resp, addr);
+    let admin = reachable_from(advertised.admin, addr);
+    directory.record(from, resp, admin);
+    info!(peer = from, %addr, %resp, %admin, "peer connected");
     loop {
         let bytes = frame::read(&mut stream).await?;
         // A full inbox means the Raft loop is behind; dropping is safe (Raft retries).
@@ -242,19 +348,61 @@ async fn receive(
     }
 }
 
+/// An advertised address on an unspecified IP (`0.0.0.0`, `::`) means "every interface": the
+/// peer is reachable at the IP its connection came from.
+fn reachable_from(advertised: SocketAddr, connection: SocketAddr) -> SocketAddr {
+    if advertised.ip().is_unspecified() {
+        SocketAddr::new(connection.ip(), advertised.port())
+    } else {
+        advertised
+    }
+}
+
 fn handshake_bytes(identity: Identity, to: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(36);
+    let mut out = Vec::with_capacity(MAX_HANDSHAKE_BYTES as usize);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&identity.cluster_id.to_le_bytes());
     out.extend_from_slice(&identity.node_id.to_le_bytes());
     out.extend_from_slice(&to.to_le_bytes());
+    for addr in [identity.advertised.resp, identity.advertised.admin] {
+        let text = addr.to_string();
+        // A socket address prints in at most ~50 bytes, far below the limit.
+        debug_assert!(text.len() <= MAX_ADVERTISED_ADDR_LEN, "address too long");
+        out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
     out
 }
 
-/// Checks a handshake; returns the sender's id or why it is refused.
-fn check_handshake(identity: Identity, hello: &[u8]) -> Result<u64, String> {
-    if hello.len() != 36 || &hello[..8] != MAGIC {
+/// Reads the advertised addresses after the fixed part of a handshake.
+fn parse_advertised(mut rest: &[u8]) -> Result<Advertised, String> {
+    let mut next = || -> Result<SocketAddr, String> {
+        let (len, tail) = rest
+            .split_first_chunk::<2>()
+            .ok_or("handshake cut short in its addresses")?;
+        let len = usize::from(u16::from_le_bytes(*len));
+        if len > MAX_ADVERTISED_ADDR_LEN || tail.len() < len {
+            return Err("handshake address too long or cut short".into());
+        }
+        let (text, tail) = tail.split_at(len);
+        rest = tail;
+        std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| "handshake address is not host:port".to_string())
+    };
+    let resp = next()?;
+    let admin = next()?;
+    if !rest.is_empty() {
+        return Err("handshake has trailing bytes".into());
+    }
+    Ok(Advertised { resp, admin })
+}
+
+/// Checks a handshake; returns the sender's id and addresses, or why it is refused.
+fn check_handshake(identity: Identity, hello: &[u8]) -> Result<(u64, Advertised), String> {
+    if hello.len() < 36 || &hello[..8] != MAGIC {
         return Err("not a TinkerDB peer".into());
     }
     let u64_at = |at: usize| {
@@ -283,7 +431,7 @@ fn check_handshake(identity: Identity, hello: &[u8]) -> Result<u64, String> {
             identity.node_id
         ));
     }
-    Ok(from)
+    Ok((from, parse_advertised(&hello[36..])?))
 }
 
 /// The cluster id: a stable hash of the initial member list, identical on every node started
@@ -306,26 +454,66 @@ pub fn cluster_id(members: &[(u64, String)]) -> u64 {
 mod tests {
     use super::*;
 
+    fn identity(cluster_id: u64, node_id: u64) -> Identity {
+        let port = 7000 + node_id as u16 * 10;
+        Identity {
+            cluster_id,
+            node_id,
+            advertised: Advertised {
+                resp: SocketAddr::from(([127, 0, 0, 1], port)),
+                admin: SocketAddr::from(([0, 0, 0, 0], port + 2)),
+            },
+        }
+    }
+
     #[test]
     fn handshakes_from_other_clusters_or_for_other_nodes_are_refused() {
-        let me = Identity {
-            cluster_id: 7,
-            node_id: 2,
-        };
-        let from1 = Identity {
-            cluster_id: 7,
-            node_id: 1,
-        };
-        assert_eq!(check_handshake(me, &handshake_bytes(from1, 2)), Ok(1));
+        let me = identity(7, 2);
+        let from1 = identity(7, 1);
+        assert_eq!(
+            check_handshake(me, &handshake_bytes(from1, 2)),
+            Ok((1, from1.advertised))
+        );
         let err = check_handshake(me, &handshake_bytes(from1, 3)).expect_err("wrong node");
         assert!(err.contains("addressed node 3"), "{err}");
-        let stranger = Identity {
-            cluster_id: 8,
-            node_id: 1,
-        };
+        let stranger = identity(8, 1);
         let err = check_handshake(me, &handshake_bytes(stranger, 2)).expect_err("wrong cluster");
         assert!(err.contains("belongs to cluster"), "{err}");
         assert!(check_handshake(me, b"GET / HTTP/1.1").is_err());
+    }
+
+    #[test]
+    fn advertised_addresses_are_checked_and_unspecified_ips_resolved() {
+        let me = identity(7, 2);
+        let hello = handshake_bytes(identity(7, 1), 2);
+        for cut in 36..hello.len() {
+            assert!(check_handshake(me, &hello[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = hello.clone();
+        trailing.push(0);
+        assert!(check_handshake(me, &trailing).is_err());
+        let mut old = hello[..36].to_vec();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let err = check_handshake(me, &old).expect_err("version 1");
+        assert!(err.contains("version 1"), "{err}");
+        let from: SocketAddr = "10.1.2.3:40000".parse().expect("addr");
+        let any: SocketAddr = "0.0.0.0:7381".parse().expect("addr");
+        let fixed: SocketAddr = "127.0.0.1:7381".parse().expect("addr");
+        assert_eq!(reachable_from(any, from).to_string(), "10.1.2.3:7381");
+        assert_eq!(reachable_from(fixed, from), fixed);
+    }
+
+    #[test]
+    fn the_directory_is_bounded() {
+        let directory = PeerDirectory::default();
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        for id in 0..(MAX_DIRECTORY_ENTRIES as u64 + 10) {
+            directory.record(id, addr, addr);
+        }
+        assert_eq!(directory.all().len(), MAX_DIRECTORY_ENTRIES);
+        let other: SocketAddr = "127.0.0.1:2".parse().expect("addr");
+        directory.record(0, other, other);
+        assert_eq!(directory.get(0).map(|p| p.admin), Some(other));
     }
 
     #[test]

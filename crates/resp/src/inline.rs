@@ -19,9 +19,10 @@ use bytes::Bytes;
 
 use crate::ProtocolError;
 
-/// Splits one inline line (without its terminator) into arguments. A blank line gives an empty
-/// vector.
-pub(crate) fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
+/// Splits one inline line (without its terminator) into arguments with Redis's quoting rules
+/// (this module's doc lists them). A blank line gives an empty vector; an unclosed quote is
+/// [`ProtocolError::UnbalancedQuotes`].
+pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
     let line = match line.iter().position(|&b| b == 0) {
         Some(nul) => line.get(..nul).unwrap_or_default(),
         None => line,

@@ -8,7 +8,8 @@
 //!
 //! - `frame`: [`Frame`], one RESP value in the union of RESP2 and RESP3, and [`Protocol`].
 //! - `request`: [`parse_request`], the server side. Client bytes (multibulk or inline) become
-//!   argument vectors, one request per call; inline quoting lives in `inline`.
+//!   argument vectors, one request per call; inline quoting lives in `inline`, whose
+//!   [`split_args`] the admin API also uses to split a command typed as one line.
 //! - `encode`: [`encode`], reply frames to bytes, downgrading RESP3 types for RESP2 clients.
 //! - `parse`: [`parse_frame`], any RESP2/RESP3 frame from bytes, for replies forwarded from other
 //!   nodes and for tests.
@@ -67,6 +68,7 @@ mod request;
 pub use encode::encode;
 pub use error::ProtocolError;
 pub use frame::{Frame, Protocol};
+pub use inline::split_args;
 pub use limits::Limits;
 pub use parse::{parse_frame, MAX_DEPTH};
 pub use request::parse_request;

@@ -95,7 +95,7 @@ mod wal;
 mod writer;
 
 pub use error::WalError;
-pub use options::{SyncPolicy, WalOptions, WalStats, DEFAULT_SEGMENT_BYTES};
+pub use options::{FsyncObserver, SyncPolicy, WalOptions, WalStats, DEFAULT_SEGMENT_BYTES};
 pub use record::{HardState, LogEntry, Record, HEADER_BYTES, MAX_RECORD_BYTES};
 pub use recovery::{GroupLog, Recovered, TornTail};
 pub use wal::Wal;

@@ -53,6 +53,28 @@ impl WalOptions {
     }
 }
 
+/// Told the duration of every segment `fdatasync`, on the thread that synced, so the caller
+/// can keep a latency histogram ([`WalStats`] holds only the latest). It runs in the commit
+/// path: it must be cheap and must not block.
+pub struct FsyncObserver(Box<dyn Fn(Duration) + Send>);
+
+impl FsyncObserver {
+    /// Wraps the function to call.
+    pub fn new(observe: impl Fn(Duration) + Send + 'static) -> FsyncObserver {
+        FsyncObserver(Box::new(observe))
+    }
+
+    pub(crate) fn observe(&self, took: Duration) {
+        (self.0)(took);
+    }
+}
+
+impl std::fmt::Debug for FsyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FsyncObserver")
+    }
+}
+
 /// Counters for INFO and metrics. Counts are since open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {

@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, WalError};
-use crate::options::{SyncPolicy, WalOptions, WalStats};
+use crate::options::{FsyncObserver, SyncPolicy, WalOptions, WalStats};
 use crate::record::{self, HardState, Record};
 use crate::recovery::{self, GroupLog, Recovered};
 use crate::segment::{self, SegmentInfo};
@@ -53,6 +53,7 @@ pub struct Wal {
     deadline: Option<Instant>,
     poisoned: Option<String>,
     stats: WalStats,
+    fsync_observer: Option<FsyncObserver>,
 }
 
 /// What the writer must know about a group: its metadata to copy on rotation, and the order
@@ -204,6 +205,7 @@ impl Wal {
             deadline: None,
             poisoned: None,
             stats,
+            fsync_observer: None,
         };
         if rotate_now {
             wal.rotate()?;
@@ -292,6 +294,12 @@ impl Wal {
         self.delete_compacted_segments()
     }
 
+    /// From now on, tells `observer` how long each segment fdatasync took (fsyncs during
+    /// `open` are not observed).
+    pub fn observe_fsyncs(&mut self, observer: FsyncObserver) {
+        self.fsync_observer = Some(observer);
+    }
+
     /// Counters for INFO and metrics.
     pub fn stats(&self) -> WalStats {
         let all = || self.sealed.iter().chain([self.active.info()]);
@@ -376,6 +384,9 @@ impl Wal {
             Ok(took) => {
                 self.stats.fsyncs += 1;
                 self.stats.last_fsync = Some(took);
+                if let Some(observer) = &self.fsync_observer {
+                    observer.observe(took);
+                }
                 self.unsynced = false;
                 self.deadline = None;
                 Ok(())

@@ -2,10 +2,11 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use tinkerdb_wal::{SyncPolicy, Wal};
+use tinkerdb_wal::{FsyncObserver, SyncPolicy, Wal};
 
 #[test]
 fn a_hundred_appends_and_one_commit_cost_one_fsync() {
@@ -26,6 +27,23 @@ fn a_hundred_appends_and_one_commit_cost_one_fsync() {
     assert_eq!(after.segments, 1);
     assert_eq!(after.disk_bytes, after.bytes_written);
     assert!(after.last_fsync.is_some());
+}
+
+#[test]
+fn the_fsync_observer_hears_every_segment_fdatasync_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path());
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&heard);
+    wal.observe_fsyncs(FsyncObserver::new(move |took| {
+        sink.lock().unwrap().push(took)
+    }));
+    write(&mut wal, &[entries(1, 1, 1, 1)]);
+    write(&mut wal, &[entries(1, 2, 2, 1)]);
+    assert!(wal.commit().unwrap(), "nothing is left to sync");
+    let heard = heard.lock().unwrap();
+    assert_eq!(heard.len(), 2, "one per commit that synced");
+    assert_eq!(wal.stats().last_fsync, heard.last().copied());
 }
 
 #[test]

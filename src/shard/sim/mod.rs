@@ -67,6 +67,7 @@ use raft::prelude::ConfChangeType;
 use super::core::{Effects, ReadOp, Shard, ShardConfig};
 use super::snapshot::SnapshotStore;
 use crate::acl::DEFAULT_TENANT;
+use crate::metrics::ShardMetrics;
 use clients::{Clients, Request};
 use disk::Disk;
 use network::{Network, NetworkConfig};
@@ -621,6 +622,7 @@ impl Sim {
             snapshot_log_bytes: u64::MAX,
             randomized_election: false,
             boot_id,
+            metrics: ShardMetrics::default(),
         };
         let mut effects = Effects::default();
         let mut shard = Shard::open(config, log.as_ref(), snapshots, &self.logger, &mut effects)

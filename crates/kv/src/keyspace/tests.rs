@@ -573,6 +573,28 @@ fn tenants_are_isolated() {
 }
 
 #[test]
+fn tenant_stats_split_the_totals_by_tenant() {
+    let mut l = Log::new();
+    l.run("SET k a");
+    l.ns = ns("t", 3);
+    l.run("SET x 1 PX 5000");
+    l.ns = ns("other", 0);
+    l.run("SET k bb");
+    let tenants = l.ks.tenant_stats();
+    let names: Vec<&str> = tenants.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["other", "t"]);
+    assert_eq!((tenants[0].1.keys, tenants[1].1.keys), (1, 2));
+    assert_eq!(tenants[1].1.expires, 1);
+    let total = l.ks.stats();
+    assert_eq!(
+        tenants.iter().map(|(_, s)| s.used_bytes).sum::<u64>(),
+        total.used_bytes,
+        "the per-tenant memory estimates add up to INFO's used_memory"
+    );
+    assert!(tenants[0].1.used_bytes > 0);
+}
+
+#[test]
 fn out_of_range_db_and_write_on_read_path() {
     let mut ks = Keyspace::new();
     let bad = ns("t", DATABASES);

@@ -1,0 +1,269 @@
+//! Metrics of the data shard: Raft, the WAL, snapshots and the keyspace.
+//!
+//! Two kinds, so the Raft loop does as little as possible:
+//! - [`ShardMetrics`]: events that a scrape could miss, recorded where they happen (a
+//!   proposal, a new leader, a snapshot written, a WAL fsync's latency). Each is one atomic
+//!   operation on the Raft loop thread.
+//! - `StatusMetrics`: levels (term, indexes, sizes, keys) and totals the shard already keeps
+//!   (the WAL's append and fsync counts, which INFO reports too), copied in at scrape time from
+//!   the [`NodeStatus`] the admin API asks the Raft loop for.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::histogram::{DurationHistogram, FSYNC_BUCKETS, SNAPSHOT_BUCKETS};
+use super::{mirror, U64Gauge};
+use crate::shard::NodeStatus;
+
+/// What the Raft side records as it happens. Cloning shares the handles, so the shard and the
+/// WAL's fsync observer hold the same counters as the registry.
+#[derive(Debug, Clone)]
+pub struct ShardMetrics {
+    proposals: Counter,
+    leader_changes: Counter,
+    /// The leader last seen by [`ShardMetrics::leader_seen`] (0: none).
+    last_leader: Arc<AtomicU64>,
+    snapshots: Counter,
+    snapshot_duration: DurationHistogram,
+    wal_fsync_duration: DurationHistogram,
+}
+
+impl ShardMetrics {
+    /// Handles not (yet) in any registry.
+    fn new() -> ShardMetrics {
+        ShardMetrics {
+            proposals: Counter::default(),
+            leader_changes: Counter::default(),
+            last_leader: Arc::new(AtomicU64::new(0)),
+            snapshots: Counter::default(),
+            snapshot_duration: DurationHistogram::new(SNAPSHOT_BUCKETS),
+            wal_fsync_duration: DurationHistogram::new(FSYNC_BUCKETS),
+        }
+    }
+
+    /// Makes the handles and registers them under `registry`'s prefix.
+    pub(super) fn register(registry: &mut Registry) -> ShardMetrics {
+        let m = ShardMetrics::new();
+        registry.register(
+            "raft_proposals",
+            "Entries this node proposed to Raft as leader (client batches, expiry purges, membership changes)",
+            m.proposals.clone(),
+        );
+        registry.register(
+            "raft_leader_changes",
+            "Times this node saw a new leader (a different node, or any node after a period without one)",
+            m.leader_changes.clone(),
+        );
+        registry.register(
+            "snapshots",
+            "Snapshots this node wrote of its own state (periodic, SAVE/BGSAVE, or to send to a follower)",
+            m.snapshots.clone(),
+        );
+        registry.register_with_unit(
+            "snapshot_duration",
+            "Time to write a snapshot (whole milliseconds, as the snapshot store measures it)",
+            Unit::Seconds,
+            m.snapshot_duration.clone(),
+        );
+        registry.register_with_unit(
+            "wal_fsync_duration",
+            "Latency of each WAL segment fdatasync: the floor of a write's commit latency",
+            Unit::Seconds,
+            m.wal_fsync_duration.clone(),
+        );
+        m
+    }
+
+    /// A proposal was handed to raft-rs.
+    pub fn proposed(&self) {
+        self.proposals.inc();
+    }
+
+    /// Raft reported its known leader (0: none); counts a change to a different, known leader.
+    pub fn leader_seen(&self, leader: u64) {
+        let previous = self.last_leader.swap(leader, Ordering::Relaxed);
+        if leader != 0 && leader != previous {
+            self.leader_changes.inc();
+        }
+    }
+
+    /// A snapshot of this node's state was written.
+    pub fn snapshot_written(&self, took: Duration) {
+        self.snapshots.inc();
+        self.snapshot_duration.observe(took);
+    }
+
+    /// A WAL segment fdatasync took `took`.
+    pub fn wal_fsynced(&self, took: Duration) {
+        self.wal_fsync_duration.observe(took);
+    }
+}
+
+/// The `peer` label of `tinkerdb_raft_peer_match_index`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: u64,
+}
+
+/// The `tenant` label of the keyspace gauges.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabel {
+    tenant: String,
+}
+
+/// Levels and totals copied from the shard's status at scrape time.
+#[derive(Debug)]
+pub(super) struct StatusMetrics {
+    term: U64Gauge,
+    leader_id: U64Gauge,
+    is_leader: U64Gauge,
+    commit_index: U64Gauge,
+    applied_index: U64Gauge,
+    apply_lag: U64Gauge,
+    peer_match_index: Family<PeerLabel, U64Gauge>,
+    wal_appends: Counter,
+    wal_fsyncs: Counter,
+    wal_bytes: U64Gauge,
+    wal_segments: U64Gauge,
+    snapshot_bytes: U64Gauge,
+    keys: Family<TenantLabel, U64Gauge>,
+    memory_bytes: Family<TenantLabel, U64Gauge>,
+}
+
+impl StatusMetrics {
+    /// Makes the handles and registers them under `registry`'s prefix.
+    pub(super) fn register(registry: &mut Registry) -> StatusMetrics {
+        let m = StatusMetrics {
+            term: U64Gauge::default(),
+            leader_id: U64Gauge::default(),
+            is_leader: U64Gauge::default(),
+            commit_index: U64Gauge::default(),
+            applied_index: U64Gauge::default(),
+            apply_lag: U64Gauge::default(),
+            peer_match_index: Family::default(),
+            wal_appends: Counter::default(),
+            wal_fsyncs: Counter::default(),
+            wal_bytes: U64Gauge::default(),
+            wal_segments: U64Gauge::default(),
+            snapshot_bytes: U64Gauge::default(),
+            keys: Family::default(),
+            memory_bytes: Family::default(),
+        };
+        let gauges = [
+            ("raft_term", "Current Raft term", &m.term),
+            (
+                "raft_leader_id",
+                "Node id of the leader this node knows (0: none)",
+                &m.leader_id,
+            ),
+            (
+                "raft_is_leader",
+                "1 if this node leads the data group, else 0",
+                &m.is_leader,
+            ),
+            (
+                "raft_commit_index",
+                "Highest log index known committed",
+                &m.commit_index,
+            ),
+            (
+                "raft_applied_index",
+                "Highest log index applied to the state machine",
+                &m.applied_index,
+            ),
+            (
+                "raft_apply_lag",
+                "Committed entries not yet applied (commit index minus applied index)",
+                &m.apply_lag,
+            ),
+            (
+                "wal_bytes",
+                "Bytes of WAL segment files on disk, preallocated space included",
+                &m.wal_bytes,
+            ),
+            ("wal_segments", "WAL segment files on disk", &m.wal_segments),
+            (
+                "snapshot_bytes",
+                "Size of the newest snapshot file (written here or received from the leader)",
+                &m.snapshot_bytes,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register(
+            "raft_peer_match_index",
+            "On the leader: highest log index known replicated on each member (itself included); absent on followers",
+            m.peer_match_index.clone(),
+        );
+        registry.register(
+            "wal_appends",
+            "WAL appends (one write of a Ready round's records)",
+            m.wal_appends.clone(),
+        );
+        registry.register(
+            "wal_fsyncs",
+            "fsync/fdatasync calls of the WAL: segment commits, plus directory syncs on rotation and compaction",
+            m.wal_fsyncs.clone(),
+        );
+        registry.register(
+            "keys",
+            "Keys stored per tenant, all databases (expired keys not yet purged included, as DBSIZE)",
+            m.keys.clone(),
+        );
+        registry.register(
+            "memory_bytes",
+            "Estimated bytes of keys, values and per-key bookkeeping per tenant (the accounting behind INFO used_memory, not the process RSS)",
+            m.memory_bytes.clone(),
+        );
+        m
+    }
+
+    /// Copies `status` in. Label families are cleared and refilled, so a member that left or
+    /// a follower's empty progress shows as absent series; the caller serializes scrapes.
+    pub(super) fn refresh(&self, status: &NodeStatus) {
+        let r = &status.raft;
+        self.term.set(r.term);
+        self.leader_id.set(r.leader);
+        self.is_leader.set(u64::from(r.role == "leader"));
+        self.commit_index.set(r.commit);
+        self.applied_index.set(r.applied);
+        self.apply_lag.set(r.commit.saturating_sub(r.applied));
+        self.peer_match_index.clear();
+        for p in &r.progress {
+            self.peer_match_index
+                .get_or_create(&PeerLabel { peer: p.id })
+                .set(p.matched);
+        }
+        mirror(&self.wal_appends, status.wal.appends);
+        mirror(&self.wal_fsyncs, status.wal.fsyncs);
+        self.wal_bytes.set(status.wal.allocated_bytes);
+        self.wal_segments.set(status.wal.segments);
+        self.snapshot_bytes
+            .set(r.snapshot.as_ref().map_or(0, |s| s.bytes));
+        self.keys.clear();
+        self.memory_bytes.clear();
+        for (tenant, stats) in &status.tenants {
+            let label = TenantLabel {
+                tenant: tenant.clone(),
+            };
+            self.keys.get_or_create(&label).set(stats.keys);
+            self.memory_bytes
+                .get_or_create(&label)
+                .set(stats.used_bytes);
+        }
+    }
+}
+
+/// Handles for a shard that reports to no registry (the simulator's nodes, unit tests).
+impl Default for ShardMetrics {
+    fn default() -> ShardMetrics {
+        ShardMetrics::new()
+    }
+}
