@@ -94,11 +94,14 @@ pub async fn serve(
         .merge(dashboard::routes())
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(Arc::clone(&ctx));
-    // Last, so that it wraps every route above (and any added there later).
-    let app = app.layer(axum::middleware::from_fn_with_state(
-        ctx,
-        auth::authenticate,
-    ));
+    // Last, so that they wrap every route above (and any added there later); the outermost
+    // layer runs first: a forged cross-site POST is refused before credentials are looked at.
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            ctx,
+            auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn(require_api_header));
     let stop = async move {
         let _ = shutdown.changed().await;
     };
@@ -109,6 +112,30 @@ pub async fn serve(
     {
         tracing::error!(error = %e, "admin API stopped");
     }
+}
+
+/// Header every request that changes something (any method but GET and HEAD) must carry.
+///
+/// A web page on another origin can make a browser send a plain POST (a form, or `fetch` in
+/// `no-cors` mode) to a local admin port, with the browser's cached credentials; it cannot add a
+/// custom header without a CORS preflight, which this API never grants. So the header is what
+/// tells a request from the dashboard, `tinkerdb cluster` or `curl` apart from a forged one.
+pub const API_REQUEST_HEADER: &str = "x-tinkerdb-request";
+
+async fn require_api_header(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method();
+    let safe = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    if safe || request.headers().contains_key(API_REQUEST_HEADER) {
+        return next.run(request).await;
+    }
+    json_error(
+        StatusCode::FORBIDDEN,
+        "requests that change something must carry the header `X-TinkerDB-Request: 1` \
+         (it keeps other web pages from sending them through your browser)",
+    )
 }
 
 async fn ready(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, String) {

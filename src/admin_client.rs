@@ -142,7 +142,8 @@ pub async fn send_async(
 
 fn request_bytes(addr: &str, request: &Request<'_>) -> Vec<u8> {
     let mut head = format!(
-        "{} {} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{} {} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\
+         X-TinkerDB-Request: 1\r\n",
         request.method,
         request.path,
         request.body.len()

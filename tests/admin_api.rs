@@ -242,6 +242,39 @@ fn bad_input_gets_4xx_json() {
     }
 }
 
+/// A POST the way a form on another web page would send it: no `X-TinkerDB-Request` header.
+fn forged_post(node: &Node, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(admin_addr(node)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        admin_addr(node),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn a_post_without_the_api_header_is_refused_and_changes_nothing() {
+    let node = Node::start();
+    let answer = forged_post(&node, "/api/command", r#"{"args":["SET","forged","1"]}"#);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("X-TinkerDB-Request"), "{answer}");
+    let answer = forged_post(&node, "/api/cluster/remove-node?id=1", "");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert_eq!(
+        run(&node, &["EXISTS", "forged"]),
+        json!({"type": "integer", "value": 0})
+    );
+}
+
 #[test]
 fn keys_are_scanned_in_pages_with_type_and_ttl() {
     let node = Node::start();

@@ -491,7 +491,7 @@ async function runCommand() {
   try {
     const r = await callJson("/api/command", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-TinkerDB-Request": "1" },
       body: JSON.stringify({ command: line, db: Number($("scan-db").value || 0) }),
     });
     if (r.body.reply) { text = renderReply(r.body.reply); failed = r.body.reply.type === "error"; }
