@@ -3,10 +3,11 @@
 //! requests, ticks and a clock, and carries out the [`Effects`] it asks for: WAL records to make
 //! durable, replies to deliver, log compactions.
 //!
-//! The Ready handling follows raft-rs's documented order, split in two so one WAL fsync can
-//! serve many groups: [`Shard::collect_ready`] applies what is committed and hands out entries and
-//! hard state to persist; after the driver's fsync, [`Shard::finish_ready`] advances raft-rs and
-//! applies what that commits.
+//! The Ready handling follows raft-rs's asynchronous persistence, so the WAL can fsync on its
+//! own thread while the group keeps working: [`Shard::collect_ready`] applies what is committed
+//! (and durable here) and hands out entries and hard state to persist; [`Shard::advance_async`]
+//! advances raft-rs without waiting; [`Shard::on_persisted`] tells it, later, which Readys the
+//! WAL made durable, and the next Ready carries what that commits.
 //!
 //! Invariants (asserted): the applied index only grows, and never passes the commit index.
 
@@ -62,10 +63,10 @@ pub struct Done {
 /// Work the shard hands to its driver.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// WAL records to append and make durable before [`Shard::finish_ready`].
+    /// WAL records to append; the Ready counts as persisted once they are durable.
     pub records: Vec<Record>,
     /// Set when `records` carry nothing but a new commit index. Such a record need not be
-    /// fsynced before the Ready is finished: the entries it points at are already durable (here
+    /// fsynced before the Ready counts as persisted: the entries it points at are already durable (here
     /// and on a quorum), and a commit index lost in a crash is learnt again from the leader. It
     /// becomes durable with the next fsync, so a commit-only round (heartbeats on a follower,
     /// the commit advance on a leader) costs no fsync of its own.
@@ -471,8 +472,9 @@ impl Shard {
     }
 
     /// First half of a Ready: applies committed entries, confirms reads, and emits the entries
-    /// and hard state to persist. The caller must make `effects.records` durable, then call
-    /// [`Shard::finish_ready`] with the returned Ready.
+    /// and hard state to persist. The caller hands `effects.records` to the WAL, then calls
+    /// [`Shard::advance_async`] with the returned Ready, and [`Shard::on_persisted`] once the
+    /// WAL made them durable.
     pub fn collect_ready(&mut self, effects: &mut Effects) -> Option<Ready> {
         // A node that applied its own removal does no more Raft work: it is about to stop, and
         // raft-rs 0.7 panics if a leader that removed itself persists more entries.
@@ -520,24 +522,40 @@ impl Shard {
         Some(rd)
     }
 
-    /// Second half of a Ready, after its records are durable: advances raft-rs, applies what
-    /// became committed, serves reads that can now run, and snapshots if the log is long.
-    pub fn finish_ready(&mut self, mut rd: Ready, effects: &mut Effects) {
-        // Votes and append responses promise what is now durable: only now may they go out.
-        effects.messages.extend(rd.take_persisted_messages());
-        let mut light = self.raw.advance(rd);
-        if let Some(commit) = light.commit_index() {
-            self.raw.mut_store().set_commit(commit);
-        }
-        effects.messages.extend(light.take_messages());
-        let committed = light.take_committed_entries();
-        self.apply_entries(committed, effects);
-        self.raw.advance_apply_to(self.applied);
+    /// Second half of a Ready, once its records are handed to the WAL (not yet durable):
+    /// advances raft-rs without waiting for them (`advance_append_async`), serves reads that
+    /// can now run, and snapshots if the log is long. Returns the Ready's number and the
+    /// messages that promise durability (votes, append responses): the caller sends them only
+    /// after the WAL reports that number durable, then calls [`Shard::on_persisted`].
+    pub fn advance_async(&mut self, mut rd: Ready, effects: &mut Effects) -> (u64, Vec<Message>) {
+        let number = rd.number();
+        let persisted = rd.take_persisted_messages();
+        self.raw.advance_append_async(rd);
+        self.report_applied();
         self.serve_confirmed_reads(effects);
         if self.snapshot_due() {
             if let Err(e) = self.snapshot_now(effects) {
                 error!(error = %e, group = self.config.group, "snapshot failed; will retry later");
             }
+        }
+        (number, persisted)
+    }
+
+    /// The WAL made every Ready up to `number` durable: raft-rs may now count those entries
+    /// as this node's (a leader's own vote towards commit, a follower's applied limit). The
+    /// next Ready then carries what that made committed.
+    pub fn on_persisted(&mut self, number: u64) {
+        self.raw.on_persist_ready(number);
+        self.report_applied();
+    }
+
+    /// Tells raft-rs how far the state machine has applied, as far as raft-rs allows: an
+    /// installed snapshot counts only once its records are durable.
+    fn report_applied(&mut self) {
+        let log = &self.raw.raft.raft_log;
+        let to = self.applied.min(log.persisted).min(log.committed);
+        if to > log.applied {
+            self.raw.advance_apply_to(to);
         }
     }
 

@@ -1,15 +1,17 @@
-//! The node's Raft loop: one OS thread that owns the WAL and the shards, and turns requests,
-//! ticks and Readys into I/O. Running on its own thread (with a single-threaded tokio runtime
-//! for timers and channels) lets it block on `fdatasync` without stalling client connections:
-//! requests that arrive during an fsync simply wait in the channel and are all proposed in the
-//! next round, which is what makes group commit work.
+//! The node's Raft loop: one OS thread that owns the shards and turns requests, ticks and Readys
+//! into I/O, with a single-threaded tokio runtime for timers and channels. The WAL runs on a
+//! thread of its own ([`WalWorker`]), so the loop never waits for an `fdatasync`: while one
+//! runs, it keeps proposing, stepping peers' messages and applying what a quorum committed, and
+//! everything it hands the WAL meanwhile shares the next fsync (group commit).
 //!
-//! Order within a round: take every queued request, propose/queue them, then loop over Readys:
-//! collect (apply committed, gather entries + hard state) → send the leader's messages → WAL
-//! append → one commit (fsync) → finish (advance, apply newly committed, serve reads) → send the
-//! messages that needed durability, deliver replies.
+//! Order within a round: take every queued request and peer message, propose/step them, then
+//! loop over Readys: collect (apply committed, gather entries + hard state) → send the leader's
+//! messages → hand the records to the WAL → advance raft-rs (`advance_async`: serve reads,
+//! maybe snapshot) → deliver replies. When the WAL reports a Ready durable, the messages that
+//! promise durability (votes, append responses) go out and raft-rs learns it
+//! (`on_persist_ready`), which lets the next Ready commit and apply more.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,7 @@ use super::core::{Effects, Shard, ShardConfig};
 use super::entry::Payload;
 use super::handle::{LocalReads, MemberChange, NodeStatus, Reply, Request, ShardHandle};
 use super::snapshot::SnapshotStore;
+use super::wal_worker::{Done as WalDone, WalWorker};
 use super::wire::{decode_raft, snapshot_chunks, PeerMessage, SnapshotAssembly, WireFrame};
 use super::ShardError;
 use crate::config::{Config, FsyncPolicy};
@@ -114,6 +117,8 @@ pub fn start(
     );
     let (tx, rx) = mpsc::channel(config.max_pending_requests);
     let (exit_tx, exit_rx) = oneshot::channel();
+    let (wal_done_tx, wal_done) = mpsc::unbounded_channel();
+    let wal = WalWorker::start(wal, wal_done_tx)?;
     let users = shard.users();
     let local = Arc::new(LocalReads {
         enabled: AtomicBool::new(false),
@@ -125,6 +130,8 @@ pub fn start(
         inbox,
         transport,
         wal,
+        wal_done,
+        persisting: VecDeque::new(),
         shard,
         waiters: HashMap::new(),
         forwarded: HashMap::new(),
@@ -180,7 +187,12 @@ struct Driver {
     rx: mpsc::Receiver<Request>,
     inbox: mpsc::Receiver<Incoming>,
     transport: Transport,
-    wal: Wal,
+    wal: WalWorker,
+    /// The WAL thread's reports.
+    wal_done: mpsc::UnboundedReceiver<WalDone>,
+    /// Readys handed to the WAL and not yet reported durable, oldest first, with the messages
+    /// that may go out only then.
+    persisting: VecDeque<(u64, Vec<raft::prelude::Message>)>,
     shard: Shard,
     waiters: HashMap<u64, (Waiter, Instant)>,
     /// Tokens of writes forwarded to a leader, with that leader: if leadership moves, their
@@ -210,13 +222,6 @@ impl Driver {
         let mut requests = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
         let mut incoming = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
         loop {
-            let sync_deadline = self.wal.sync_deadline();
-            let deferred_sync = async move {
-                match sync_deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             self.shard.set_time(now_ms());
             tokio::select! {
                 received = self.rx.recv_many(&mut requests, MAX_REQUESTS_PER_ROUND) => {
@@ -245,7 +250,10 @@ impl Driver {
                     self.expire_waiters();
                 }
                 _ = expiry.tick() => self.propose_expiry(),
-                _ = deferred_sync => self.wal.sync().map_err(|e| self.fail_all(e.to_string()))?,
+                done = self.wal_done.recv() => self.wal_reported(done)?,
+            }
+            while let Ok(done) = self.wal_done.try_recv() {
+                self.wal_reported(Some(done))?;
             }
             // Whatever else is already waiting joins this round, so that one fsync serves
             // client writes and peers' appends alike (group commit across both sources).
@@ -280,11 +288,28 @@ impl Driver {
             self.notify_removed_members();
             if self.shard.removed() || self.told_removed {
                 info!("this node was removed from the cluster; stopping");
-                let _ = self.wal.sync();
+                let _ = self.wal.stop();
                 return Ok(());
             }
         }
-        self.wal.sync().map_err(|e| self.fail_all(e.to_string()))
+        self.wal.stop().map_err(|e| self.fail_all(e.to_string()))
+    }
+
+    /// The WAL made Readys durable (or failed): release their messages, tell raft-rs.
+    fn wal_reported(&mut self, done: Option<WalDone>) -> Result<(), ShardError> {
+        match done {
+            Some(WalDone::Persisted(number)) => {
+                while self.persisting.front().is_some_and(|(n, _)| *n <= number) {
+                    if let Some((_, messages)) = self.persisting.pop_front() {
+                        self.send_raft_messages(messages);
+                    }
+                }
+                self.shard.on_persisted(number);
+                Ok(())
+            }
+            Some(WalDone::Failed(e)) => Err(self.fail_all(e)),
+            None => Err(self.fail_all("the WAL thread stopped".into())),
+        }
     }
 
     /// Handles one request; returns the reply channel of a shutdown request.
@@ -378,22 +403,27 @@ impl Driver {
             };
             // raft-rs allows a Ready's plain messages (a leader's appends and heartbeats) to go
             // out before its entries are durable, so the followers' fsyncs overlap ours.
-            // Messages that promise durability come from `finish_ready`, after the commit.
             self.send_raft_messages(std::mem::take(&mut effects.messages));
-            if !effects.records.is_empty() {
-                self.wal
-                    .append(&effects.records)
-                    .and_then(|()| {
-                        // A commit-only round rides on the next fsync (see `Effects`).
-                        if effects.commit_only {
-                            Ok(())
-                        } else {
-                            self.wal.commit().map(|_| ())
-                        }
-                    })
-                    .map_err(|e| self.fail_all(e.to_string()))?;
+            let records = std::mem::take(&mut effects.records);
+            let commit_only = effects.commit_only;
+            let (number, persisted) = self.shard.advance_async(ready, &mut effects);
+            // Nothing to wait for when there is nothing to fsync (a commit-only round rides on
+            // the next fsync: see `Effects`) and no earlier Ready is still in flight.
+            let wait = !(records.is_empty() || commit_only) || !self.persisting.is_empty();
+            if !records.is_empty() || wait {
+                // An empty job still keeps this Ready's place in the WAL's order.
+                let sync = !records.is_empty() && !commit_only;
+                if let Err(e) = self.wal.persist(number, records, sync) {
+                    return Err(self.fail_all(e.to_string()));
+                }
             }
-            self.shard.finish_ready(ready, &mut effects);
+            if wait {
+                self.persisting.push_back((number, persisted));
+            } else {
+                // The WAL's later report of this number finds nothing left to release.
+                self.send_raft_messages(persisted);
+                self.shard.on_persisted(number);
+            }
             self.compact(&effects);
             self.deliver(effects);
             self.local
@@ -677,7 +707,7 @@ impl Driver {
     }
 
     fn stop(&mut self, reply: oneshot::Sender<()>) -> Result<(), ShardError> {
-        let result = self.wal.sync().map_err(|e| self.fail_all(e.to_string()));
+        let result = self.wal.stop().map_err(|e| self.fail_all(e.to_string()));
         for (_, (waiter, _)) in self.waiters.drain() {
             if let Waiter::Client(reply) = waiter {
                 let _ = reply.send(Err(ShardError::Stopped));

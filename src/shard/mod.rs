@@ -20,6 +20,7 @@ mod handle;
 mod snapshot;
 mod state_machine;
 mod storage;
+mod wal_worker;
 mod wire;
 
 #[cfg(test)]

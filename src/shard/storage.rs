@@ -217,16 +217,6 @@ impl LogStore {
         self.prepared = Some(snapshot);
     }
 
-    /// Records a new commit index (from a light ready).
-    pub fn set_commit(&mut self, commit: u64) {
-        assert!(
-            commit >= self.hard_state.commit,
-            "commit regression: {commit} after {}",
-            self.hard_state.commit
-        );
-        self.hard_state.commit = commit;
-    }
-
     /// The current configuration.
     pub fn conf_state(&self) -> &ConfState {
         &self.conf_state

@@ -8,7 +8,7 @@
 //! TigerBeetle's VOPR at a small scale.
 //!
 //! ## What runs for real and what is simulated
-//! - Real: `Shard` (open, tick, step, propose, read, `collect_ready`/`finish_ready`, snapshots,
+//! - Real: `Shard` (open, tick, step, propose, read, `collect_ready`/`advance_async`/`on_persisted`, snapshots,
 //!   snapshot install), snapshot files in a temp folder, and WAL *recovery*: each restart
 //!   writes the surviving records through [`tinkerdb_wal::Wal`] and recovers them from disk.
 //! - Simulated: time (virtual milliseconds; `Shard::set_time`, and ticks at seeded, jittered
@@ -474,10 +474,14 @@ impl Sim {
                     self.nodes[index].disk.commit();
                 }
             }
-            shard.finish_ready(ready, &mut effects);
+            // The driver's WAL thread reports durability later; here the disk above already
+            // made the records durable, so the report comes at once.
+            let (number, persisted) = shard.advance_async(ready, &mut effects);
+            shard.on_persisted(number);
+            effects.messages.extend(persisted);
             assert!(
                 effects.records.is_empty(),
-                "finish_ready emitted WAL records, which the driver would never write: {:?}",
+                "advance_async emitted WAL records, which the driver would never write: {:?}",
                 effects.records
             );
             if let Err(e) = shard.prepare_wanted_snapshot(&mut effects) {
