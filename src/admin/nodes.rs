@@ -5,7 +5,9 @@
 //! which this node fetches with a short timeout ([`NODE_FETCH_TIMEOUT`]), all members at once;
 //! a member that does not answer in time is `"reachable": false`. This node's entry is built
 //! locally. The caller's credentials are forwarded, so a peer shows only what the caller may
-//! see there.
+//! see there, but only to an admin address on the host the operator configured for that member
+//! (its peer address from `--initial-cluster` or `add-node`): the handshake that advertised the
+//! address is not authenticated, so a stranger claiming a member's id must not be sent them.
 //!
 //! How the addresses are known: each node advertises its RESP and admin addresses in the peer
 //! handshake (`crate::transport`), and the receiving node keeps them in its `PeerDirectory`.
@@ -74,6 +76,16 @@ pub async fn nodes(
                 "resp_addr": info.resp.to_string(),
                 "addresses_learned_seconds_ago": info.learned.elapsed().as_secs(),
             });
+            let trusted = match &authorization {
+                Some(_) => on_configured_host(&peer_addr, info.admin).await,
+                None => true,
+            };
+            if !trusted {
+                entry["credentials_withheld"] = json!(
+                    "its advertised admin address is not on the host configured for this member"
+                );
+            }
+            let authorization = authorization.filter(|_| trusted);
             let (reachable, fields) = ask(&admin, authorization).await;
             entry["reachable"] = json!(reachable);
             if let (Some(entry), Value::Object(fields)) = (entry.as_object_mut(), fields) {
@@ -106,6 +118,14 @@ pub async fn nodes(
     .into_response()
 }
 
+/// Whether `admin`'s IP is one the member's configured peer address resolves to.
+async fn on_configured_host(peer_addr: &str, admin: std::net::SocketAddr) -> bool {
+    match tokio::time::timeout(NODE_FETCH_TIMEOUT, tokio::net::lookup_host(peer_addr)).await {
+        Ok(Ok(mut addrs)) => addrs.any(|a| a.ip() == admin.ip()),
+        _ => false,
+    }
+}
+
 /// Fetches `/api/cluster` from `admin`: whether it answered, and the fields to add.
 async fn ask(admin: &str, authorization: Option<String>) -> (bool, Value) {
     let request = Request {
@@ -127,5 +147,19 @@ async fn ask(admin: &str, authorization: Option<String>) -> (bool, Value) {
             (true, json!({"http_status": r.status, "error": why}))
         }
         Err(e) => (false, json!({"error": e.to_string()})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_configured_host;
+
+    #[tokio::test]
+    async fn credentials_go_only_to_the_configured_host() {
+        let admin = |s: &str| s.parse().expect("address");
+        assert!(on_configured_host("127.0.0.1:7380", admin("127.0.0.1:7381")).await);
+        assert!(on_configured_host("localhost:7380", admin("127.0.0.1:7381")).await);
+        assert!(!on_configured_host("127.0.0.1:7380", admin("10.1.2.3:7381")).await);
+        assert!(!on_configured_host("not a host", admin("127.0.0.1:7381")).await);
     }
 }
