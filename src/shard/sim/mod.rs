@@ -8,15 +8,18 @@
 //! TigerBeetle's VOPR at a small scale.
 //!
 //! ## What runs for real and what is simulated
-//! - Real: `Shard` (open, tick, step, propose, read, `collect_ready`/`advance_async`/`on_persisted`, snapshots,
-//!   snapshot install), snapshot files in a temp folder, and WAL *recovery*: each restart
-//!   writes the surviving records through [`tinkerdb_wal::Wal`] and recovers them from disk.
+//! - Real: `Shard` (open, tick, step, propose, read, `collect_ready`, `advance_async`,
+//!   `on_persisted`, snapshots, snapshot install), snapshot files in a temp folder, and WAL
+//!   *recovery*: each restart writes the surviving records through [`tinkerdb_wal::Wal`] and
+//!   recovers them from disk.
 //! - Simulated: time (virtual milliseconds; `Shard::set_time`, and ticks at seeded, jittered
 //!   moments, which stand in for raft-rs's unseeded randomized election timeouts), the network
 //!   ([`network`]: delay, loss, duplication, reordering, partitions), the disk's fsync
-//!   boundary ([`disk`]: crashes lose unsynced records and may tear the last one), and clients
-//!   ([`clients`]). The driver's loop is emulated in [`Sim::process_readies`] in the same order
-//!   as `driver.rs::process_readies`.
+//!   boundary ([`disk`]: crashes lose unsynced records and may tear the last one), the WAL
+//!   thread (a batch's fsync returns 0 to `FSYNC_MS_MAX` ms after it starts; until then the
+//!   records stay losable and the messages that promise durability wait, while the node goes on
+//!   stepping, proposing and applying), and clients ([`clients`]). The driver's loop is
+//!   emulated in [`Sim::process_readies`] in the same order as `driver.rs::process_readies`.
 //! - Not simulated: write forwarding from followers (clients retry on the leader instead),
 //!   the server and RESP layer, the `PeerMessage::Removed` notice (a node is stopped as soon as
 //!   a node's applied configuration shows it removed, see [`Sim::observe_membership`]), key
@@ -56,7 +59,7 @@ mod network;
 mod rng;
 mod trace;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
 use tinkerdb_lincheck::kv::check_kv;
@@ -87,6 +90,8 @@ const HEARTBEAT_TICKS: usize = 2;
 /// A tick every 10 ms of virtual time, give or take 2.
 const TICK_MS_MIN: u64 = 8;
 const TICK_MS_MAX: u64 = 12;
+/// Longest simulated fsync: the WAL thread reports a batch 0..=this many ms after it starts.
+const FSYNC_MS_MAX: u64 = 3;
 
 /// Virtual time allowed for the clients' work, and for settling afterwards.
 const RUN_MS_MAX: u64 = 120_000;
@@ -165,6 +170,12 @@ struct Node {
     /// Tokens of client requests waiting on this node, with their client.
     waiters: BTreeMap<u64, u64>,
     next_token: u64,
+    /// Readys handed to the simulated WAL thread, not yet reported durable, with the messages
+    /// that wait for that (the driver's `persisting`).
+    persisting: VecDeque<(u64, Vec<raft::prelude::Message>)>,
+    /// When the WAL thread's current fsync returns: every pending record becomes durable and
+    /// every Ready in `persisting` is reported. None while nothing waits.
+    persist_due_ms: Option<u64>,
 }
 
 impl Node {
@@ -184,6 +195,8 @@ impl Node {
             restart_at_ms: Some(start_ms),
             waiters: BTreeMap::new(),
             next_token: 1,
+            persisting: VecDeque::new(),
+            persist_due_ms: None,
         }
     }
 }
@@ -309,7 +322,7 @@ impl Sim {
     /// The earliest moment something happens.
     fn next_event_ms(&self) -> u64 {
         let node_events = self.nodes.iter().map(|n| match n.shard {
-            Some(_) => n.next_tick_ms,
+            Some(_) => n.next_tick_ms.min(n.persist_due_ms.unwrap_or(u64::MAX)),
             None => n.restart_at_ms.unwrap_or(u64::MAX),
         });
         let others = [
@@ -373,6 +386,11 @@ impl Sim {
             }
         }
         self.run_clients();
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].persist_due_ms.is_some_and(|at| at <= now) {
+                self.wal_thread_reports(index);
+            }
+        }
         for index in 0..self.nodes.len() {
             self.process_readies(index)?;
         }
@@ -453,7 +471,8 @@ impl Sim {
                 self.deliver(index, &mut shard, effects);
                 break;
             };
-            if !effects.records.is_empty() {
+            let has_records = !effects.records.is_empty();
+            if has_records {
                 let records = std::mem::take(&mut effects.records);
                 self.nodes[index].disk.append(records);
                 if self.rng.chance(self.config.crash_mid_write_per_mille) {
@@ -470,15 +489,24 @@ impl Sim {
                         .take()
                         .expect("the shard was just put back");
                 }
-                if !effects.commit_only {
-                    self.nodes[index].disk.commit();
-                }
             }
-            // The driver's WAL thread reports durability later; here the disk above already
-            // made the records durable, so the report comes at once.
+            // As in the driver: the records stay pending (a crash may lose them) until the
+            // simulated WAL thread's fsync returns, a little later, and the messages that
+            // promise durability wait for that; a commit-only Ready with nothing in flight
+            // before it is done at once.
+            let commit_only = effects.commit_only;
             let (number, persisted) = shard.advance_async(ready, &mut effects);
-            shard.on_persisted(number);
-            effects.messages.extend(persisted);
+            let node = &mut self.nodes[index];
+            let wait = (has_records && !commit_only) || !node.persisting.is_empty();
+            if wait {
+                node.persisting.push_back((number, persisted));
+                if node.persist_due_ms.is_none() {
+                    node.persist_due_ms = Some(self.now_ms + self.rng.between(0, FSYNC_MS_MAX));
+                }
+            } else {
+                shard.on_persisted(number);
+                effects.messages.extend(persisted);
+            }
             assert!(
                 effects.records.is_empty(),
                 "advance_async emitted WAL records, which the driver would never write: {:?}",
@@ -497,6 +525,28 @@ impl Sim {
         }
         self.nodes[index].shard = Some(shard);
         Ok(())
+    }
+
+    /// The simulated WAL thread's fsync returned: what was appended is durable, and the Readys
+    /// waiting for it are reported (their messages go out, raft-rs learns it).
+    fn wal_thread_reports(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        node.persist_due_ms = None;
+        let Some(mut shard) = node.shard.take() else {
+            return;
+        };
+        node.disk.commit();
+        let mut effects = Effects::default();
+        let mut last = None;
+        for (number, messages) in node.persisting.drain(..) {
+            effects.messages.extend(messages);
+            last = Some(number);
+        }
+        if let Some(number) = last {
+            shard.on_persisted(number);
+        }
+        self.deliver(index, &mut shard, effects);
+        self.nodes[index].shard = Some(shard);
     }
 
     /// Sends a Ready's messages (one batch per peer, as the driver does, with the same
@@ -584,6 +634,8 @@ impl Sim {
         };
         let node = &mut self.nodes[index];
         node.shard = None;
+        node.persisting.clear();
+        node.persist_due_ms = None;
         let (kept, torn) = node.disk.crash(&mut self.rng);
         node.waiters.clear();
         node.restart_at_ms = Some(now + self.rng.between(20, 1500));
