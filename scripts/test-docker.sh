@@ -59,7 +59,12 @@ binary="${1:-target/$host_triple/debug/tinkerdb}"
 project="tinkerdb-test-$$"
 export TINKERDB_IMAGE="tinkerdb:test-$$"
 export TINKERDB_BIND=127.0.0.1
-compose() { "${compose_cmd[@]}" --project-name "$project" --file docker-compose.yml "$@"; }
+# Every docker and compose call is bounded: a wedged daemon fails the test instead of hanging CI.
+DOCKER_STEP_TIMEOUT=120
+compose() {
+    timeout "$DOCKER_STEP_TIMEOUT" "${compose_cmd[@]}" --project-name "$project" \
+        --file docker-compose.yml "$@"
+}
 
 cleanup() {
     local status=$?
@@ -126,7 +131,7 @@ wait_healthy() {
 }
 
 t0=$SECONDS
-scripts/docker-build.sh "$binary"
+timeout "$DOCKER_STEP_TIMEOUT" scripts/docker-build.sh "$binary"
 log "image $TINKERDB_IMAGE built in $((SECONDS - t0)) s"
 
 t0=$SECONDS
@@ -152,7 +157,7 @@ case "$leader" in
 esac
 survivor=$((leader % 3 + 1))
 t0=$SECONDS
-docker kill "$(container_of "$leader")" >/dev/null
+timeout "$DOCKER_STEP_TIMEOUT" docker kill "$(container_of "$leader")" >/dev/null
 log "killed the leader, tinkerdb$leader; reading back through tinkerdb$survivor"
 
 expected="$(for ((i = 0; i < KEYS; i++)); do printf 'value:%d\n' "$i"; done)"
@@ -174,7 +179,7 @@ new_leader="$(cli "$survivor" INFO raft | tr -d '\r' | sed -n 's/^raft_leader_id
 log "writes go on: tinkerdb$new_leader leads, $((SECONDS - t0)) s after the kill"
 
 t0=$SECONDS
-docker start "$(container_of "$leader")" >/dev/null
+timeout "$DOCKER_STEP_TIMEOUT" docker start "$(container_of "$leader")" >/dev/null
 wait_healthy "$HEALTHY_WAIT_S" "$leader"
 [ "$(cli "$leader" GET after-failover)" = "yes" ] || die "tinkerdb$leader restarted without the write made while it was down"
 [ "$(cli "$leader" DBSIZE)" = "$((KEYS + 1))" ] || die "tinkerdb$leader restarted with DBSIZE $(cli "$leader" DBSIZE), not $((KEYS + 1))"

@@ -15,6 +15,9 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest response accepted.
 const MAX_RESPONSE_BYTES: u64 = 16 << 20;
+/// Largest response [`send_async`] accepts: it serves the admin API's fan-out to peers
+/// (`/api/nodes`), whose answers are small, and many may be in flight at once.
+pub const MAX_ASYNC_RESPONSE_BYTES: u64 = 1 << 20;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +128,7 @@ pub async fn send_async(
         stream.write_all(&request_bytes(addr, request)).await?;
         let mut raw = Vec::new();
         (&mut stream)
-            .take(MAX_RESPONSE_BYTES)
+            .take(MAX_ASYNC_RESPONSE_BYTES)
             .read_to_end(&mut raw)
             .await?;
         Ok::<_, std::io::Error>(raw)

@@ -303,12 +303,12 @@ async fn run(
 }
 
 /// The HTTP status for a Redis error reply, by its code: 403 for a missing permission, 503 for
-/// what a client should retry, 400 for the rest (the command was refused as given).
+/// what a client should retry, 400 for the rest (the command was refused as given; that
+/// includes `AUTH` failing inside the console: the HTTP login itself was fine, so not 401).
 fn error_status(error: &str) -> StatusCode {
     let code = error.split_whitespace().next().unwrap_or("");
     match code {
         "NOPERM" => StatusCode::FORBIDDEN,
-        "NOAUTH" | "WRONGPASS" => StatusCode::UNAUTHORIZED,
         "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "BUSY" => StatusCode::SERVICE_UNAVAILABLE,
         _ if error.contains("shutting down") => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
