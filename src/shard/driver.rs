@@ -228,18 +228,8 @@ impl Driver {
                     if received == 0 {
                         break;
                     }
-                    for request in requests.drain(..) {
-                        if let Some(reply) = self.handle(request) {
-                            return self.stop(reply);
-                        }
-                    }
                 }
                 received = self.inbox.recv_many(&mut incoming, MAX_REQUESTS_PER_ROUND) => {
-                    for message in incoming.drain(..) {
-                        if let Err(e) = self.handle_peer(message) {
-                            return Err(self.fail_all(e.to_string()));
-                        }
-                    }
                     if received == 0 {
                         // The transport is gone (shutdown); keep serving local requests.
                         self.inbox = mpsc::channel(1).1;
@@ -257,23 +247,13 @@ impl Driver {
             }
             // Whatever else is already waiting joins this round, so that one fsync serves
             // client writes and peers' appends alike (group commit across both sources).
-            while requests.len() < MAX_REQUESTS_PER_ROUND {
-                match self.rx.try_recv() {
-                    Ok(request) => requests.push(request),
-                    Err(_) => break,
-                }
-            }
+            top_up(&mut self.rx, &mut requests);
             for request in requests.drain(..) {
                 if let Some(reply) = self.handle(request) {
                     return self.stop(reply);
                 }
             }
-            while incoming.len() < MAX_REQUESTS_PER_ROUND {
-                match self.inbox.try_recv() {
-                    Ok(message) => incoming.push(message),
-                    Err(_) => break,
-                }
-            }
+            top_up(&mut self.inbox, &mut incoming);
             for message in incoming.drain(..) {
                 if let Err(e) = self.handle_peer(message) {
                     return Err(self.fail_all(e.to_string()));
@@ -716,6 +696,17 @@ impl Driver {
         info!("raft loop stopped; WAL synced");
         let _ = reply.send(());
         result
+    }
+}
+
+/// Moves what `rx` already holds into `batch`, up to [`MAX_REQUESTS_PER_ROUND`], without
+/// waiting.
+fn top_up<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
+    while batch.len() < MAX_REQUESTS_PER_ROUND {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
     }
 }
 
