@@ -82,15 +82,9 @@ impl ServerMetrics {
     }
 
     /// The metric slot of a command name (any case); names not in the command table map to
-    /// `unknown`. No allocation: a binary search over the table's static names.
+    /// `unknown`. No allocation: one lookup in the command table's hash index.
     pub fn command(&self, name: &[u8]) -> CommandId {
-        let specs = table::all();
-        let found = specs.binary_search_by(|spec| {
-            spec.name
-                .bytes()
-                .cmp(name.iter().map(|b| b.to_ascii_lowercase()))
-        });
-        CommandId(found.unwrap_or(specs.len()))
+        CommandId(table::position(name).unwrap_or(table::all().len()))
     }
 
     /// Records one command's outcome (`ok`: the reply was not an error) and how long it took

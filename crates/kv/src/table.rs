@@ -11,7 +11,12 @@
 //! `@dangerous` for admin commands) and the legacy `(first, last, step)` key range. Flags and
 //! categories are listed in the order Redis prints them.
 //!
-//! Invariant: [`all`] is sorted by name (checked by a test), so [`lookup`] is a binary search.
+//! Invariant: [`all`] is sorted by name (checked by a test). [`lookup`] runs several times for
+//! every request (parsing, the write check, metrics), so it goes through a hash index built on
+//! first use instead of a binary search of string compares.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use tinkerdb_resp::Frame;
 
@@ -44,16 +49,41 @@ pub struct CommandSpec {
     pub subcommands: &'static [CommandSpec],
 }
 
+/// Longest command name in the table; a longer name is no command.
+const NAME_LEN_MAX: usize = 32;
+
 /// Looks a top-level command up by name, in any case.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    let mut buf = [0u8; 32];
+    position(name).map(|i| &COMMANDS[i])
+}
+
+/// The position of a top-level command in [`all`], by name in any case: a dense id for
+/// per-command counters.
+pub fn position(name: &[u8]) -> Option<usize> {
+    let mut buf = [0u8; NAME_LEN_MAX];
     let lower = buf.get_mut(..name.len())?;
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    COMMANDS
-        .binary_search_by(|spec| spec.name.as_bytes().cmp(lower))
-        .ok()
-        .map(|i| &COMMANDS[i])
+    name_index().get(&*lower).copied()
+}
+
+/// Lowercase name → position in [`COMMANDS`], built once.
+fn name_index() -> &'static HashMap<&'static [u8], usize> {
+    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| (spec.name.as_bytes(), i))
+            .collect()
+    })
+}
+
+impl CommandSpec {
+    /// Whether the command may change the keyspace (Redis's `write` flag).
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
 }
 
 /// Looks a subcommand of `container` up by its own name (`list` for `CLIENT LIST`), any case.
@@ -660,7 +690,7 @@ static CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// Every top-level command TinkerDB answers, sorted by name for binary search.
+/// Every top-level command TinkerDB answers, sorted by name (the order COMMAND LIST prints).
 static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "acl",
@@ -1607,7 +1637,16 @@ mod tests {
             let rw = spec.acl_categories.contains(&"@write") as u8
                 + spec.acl_categories.contains(&"@read") as u8;
             assert!(rw <= 1, "{} is both read and write", spec.name);
+            assert!(spec.name.len() <= NAME_LEN_MAX, "{} is too long", spec.name);
         }
+    }
+
+    #[test]
+    fn every_command_is_found_at_its_position() {
+        for (i, spec) in all().iter().enumerate() {
+            assert_eq!(position(spec.name.to_ascii_uppercase().as_bytes()), Some(i));
+        }
+        assert_eq!(position(b""), None);
     }
 
     #[test]

@@ -331,3 +331,14 @@ fn commands_round_trip_through_bincode() {
         assert_eq!(back, cmd, "{line}");
     }
 }
+
+#[test]
+fn data_commands_are_sorted_and_in_the_table() {
+    for pair in DATA_COMMANDS.windows(2) {
+        assert!(pair[0] < pair[1], "{} before {}", pair[0], pair[1]);
+    }
+    for name in DATA_COMMANDS {
+        assert!(table::lookup(name.as_bytes()).is_some(), "{name}");
+        assert!(is_data_command(name));
+    }
+}
