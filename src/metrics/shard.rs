@@ -3,7 +3,7 @@
 //! Two kinds, so the Raft loop does as little as possible:
 //! - [`ShardMetrics`]: events that a scrape could miss, recorded where they happen (a
 //!   proposal, a new leader, a snapshot written, a WAL fsync's latency). Each is one atomic
-//!   operation on the Raft loop thread.
+//!   operation in the Raft loop.
 //! - `StatusMetrics`: levels (term, indexes, sizes, keys) and totals the shard already keeps
 //!   (the WAL's append and fsync counts, which INFO reports too), copied in at scrape time from
 //!   the [`NodeStatus`] the admin API asks the Raft loop for.

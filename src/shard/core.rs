@@ -112,6 +112,11 @@ pub struct ShardConfig {
 /// Most reads attached to one ReadIndex round; more wait for the next round.
 const MAX_READS_PER_ROUND: usize = 4096;
 
+/// Most ReadIndex rounds in flight at once. Each round costs a heartbeat to every follower and
+/// their answers; reads that arrive while the rounds are out wait and share the next one, so
+/// under load one heartbeat serves hundreds of reads instead of a few (as etcd batches them).
+const MAX_READ_ROUNDS_IN_FLIGHT: usize = 1;
+
 /// Ticks after which an unanswered ReadIndex round is asked again (the leader drops requests
 /// it cannot serve yet, and messages can be lost).
 const READ_RETRY_TICKS: u32 = 3;
@@ -454,9 +459,12 @@ impl Shard {
         Ok(())
     }
 
-    /// Starts one ReadIndex round for all queued reads (batching: one round serves them all).
+    /// Starts one ReadIndex round for all queued reads (batching: one round serves them all),
+    /// unless [`MAX_READ_ROUNDS_IN_FLIGHT`] are already out: then the reads wait for one of
+    /// them to return (or be retried by [`Shard::tick`]).
     pub fn flush_reads(&mut self) {
         if self.queued_reads.is_empty()
+            || self.inflight_reads.len() >= MAX_READ_ROUNDS_IN_FLIGHT
             || (self.is_leader() && !self.raw.raft.commit_to_current_term())
         {
             // A new leader must commit an entry of its own term before it can serve reads;

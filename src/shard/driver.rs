@@ -1,5 +1,8 @@
-//! The node's Raft loop: one OS thread that owns the shards and turns requests, ticks and Readys
-//! into I/O, with a single-threaded tokio runtime for timers and channels. The WAL runs on a
+//! The node's Raft loop: one task that owns the shards and turns requests, ticks and Readys
+//! into I/O. It runs on the node's tokio runtime beside the connections and the peer
+//! transport, so handing it a request or a peer message is a wake-up within the runtime, not a
+//! switch to another OS thread (on two cores, a separate Raft thread spent much of its time in
+//! context switches). The WAL runs on a
 //! thread of its own ([`WalWorker`]), so the loop never waits for an `fdatasync`: while one
 //! runs, it keeps proposing, stepping peers' messages and applying what a quorum committed, and
 //! everything it hands the WAL meanwhile shares the next fsync (group commit).
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tinkerdb_resp::Frame;
 use tinkerdb_wal::{FsyncObserver, SyncPolicy, Wal, WalOptions};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument};
 
 use super::core::{Effects, Shard, ShardConfig};
 use super::entry::Payload;
@@ -41,7 +44,8 @@ const MAX_REQUESTS_PER_ROUND: usize = 1024;
 /// Most Ready iterations per round; more work waits for the next round.
 const MAX_READY_ITERATIONS: usize = 16;
 
-/// Opens the WAL and the data shard, and starts the Raft loop thread. The returned receiver
+/// Opens the WAL and the data shard, and spawns the Raft loop on the current tokio runtime
+/// (call it from inside the node's runtime). The returned receiver
 /// resolves when the loop stops (with its error, if it failed). The shard and the WAL record
 /// their events in `metrics`.
 pub fn start(
@@ -146,26 +150,17 @@ pub fn start(
         fsync_always: config.fsync == FsyncPolicy::Always,
         local: Arc::clone(&local),
     };
-    let node_id = config.node_id;
-    std::thread::Builder::new()
-        .name("raft-loop".into())
-        .spawn(move || {
-            // A new thread does not inherit the node span: name the node again.
-            let span = tracing::info_span!("raft", node = node_id, shard = DATA_GROUP);
-            let _guard = span.enter();
-            let result = match tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-            {
-                Ok(rt) => rt.block_on(driver.run()),
-                Err(e) => Err(ShardError::Fatal(format!("raft loop runtime: {e}"))),
-            };
+    let span = tracing::info_span!("raft", node = config.node_id, shard = DATA_GROUP);
+    tokio::spawn(
+        async move {
+            let result = driver.run().await;
             if let Err(e) = &result {
                 error!(error = %e, "raft loop stopped");
             }
             let _ = exit_tx.send(result);
-        })
-        .map_err(|e| fatal(&e))?;
+        }
+        .instrument(span),
+    );
     Ok((ShardHandle { tx, users, local }, exit_rx))
 }
 
@@ -242,6 +237,11 @@ impl Driver {
                 _ = expiry.tick() => self.propose_expiry(),
                 done = self.wal_done.recv() => self.wal_reported(done)?,
             }
+            // Let the tasks that are already runnable (connections, peer readers) hand over
+            // what they hold before this round drains the channels: otherwise the loop, woken
+            // by the first request, runs right after it (tokio runs a just-woken task next) and
+            // every round takes one message, one Ready and one WAL job.
+            tokio::task::yield_now().await;
             while let Ok(done) = self.wal_done.try_recv() {
                 self.wal_reported(Some(done))?;
             }
