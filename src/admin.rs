@@ -7,8 +7,8 @@
 //! - `GET /ready`: the data shard knows a leader and has applied its committed log (200), or
 //!   not (503). No credentials needed (orchestrators probe it).
 //! - `GET /api/cluster`: this node's view of the cluster: role, term, leader,
-//!   commit/applied indexes, voters, learners, members' peer addresses, and (on the leader)
-//!   each peer's replication progress.
+//!   commit/applied indexes, voters, learners, outgoing voters while the configuration is
+//!   joint, members' peer addresses, and (on the leader) each peer's replication progress.
 //! - `GET /api/nodes`: every member's admin address and live `/api/cluster` (see [`nodes`]).
 //! - `GET /api/node`: version, pid, uptime, addresses, bytes on disk, config without secrets.
 //! - `GET /api/events`: recent leader, term and role changes seen by this node ([`events`]).
@@ -18,6 +18,8 @@
 //! - `POST /api/cluster/add-node?id=N&peer_addr=HOST:PORT`: add node N as a learner (leader only).
 //! - `POST /api/cluster/promote?id=N`: make learner N a voter (leader only).
 //! - `POST /api/cluster/remove-node?id=N`: remove node N, which then stops (leader only).
+//! - `POST /api/cluster/replace-node?remove=OLD&add=NEW`: in one joint-consensus change, make
+//!   learner NEW a voter and remove voter OLD, which then stops (leader only).
 //! - `GET /` and `/dashboard/...`: the web dashboard ([`dashboard`]).
 //!
 //! Authentication ([`auth`]): one middleware wraps the whole router, so every route, including
@@ -80,6 +82,7 @@ pub async fn serve(
         .route("/api/cluster/add-node", post(add_node))
         .route("/api/cluster/promote", post(promote))
         .route("/api/cluster/remove-node", post(remove_node))
+        .route("/api/cluster/replace-node", post(replace_node))
         .route("/api/node", get(node_info::node))
         .route("/api/nodes", get(nodes::nodes))
         .route("/api/keys", get(data::keys))
@@ -189,6 +192,8 @@ pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
         "last_index": r.last_index,
         "first_index": r.first_index,
         "voters": r.voters,
+        "voters_outgoing": r.voters_outgoing,
+        "joint": !r.voters_outgoing.is_empty(),
         "learners": r.learners,
         "members": members,
         "progress": progress,
@@ -265,6 +270,20 @@ async fn remove_node(
     }
 }
 
+async fn replace_node(
+    State(ctx): State<Arc<ServerContext>>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(denied) = caller.require(Access::Admin) {
+        return denied.into_response();
+    }
+    match (id_param(&params, "remove"), id_param(&params, "add")) {
+        (Some(remove), Some(add)) => change(&ctx, MemberChange::Replace { remove, add }).await,
+        _ => bad_request("give ?remove=<voter id>&add=<learner id>"),
+    }
+}
+
 async fn change(ctx: &ServerContext, change: MemberChange) -> Response {
     match ctx.router.primary().change_members(change).await {
         Ok(()) => Json(json!({"proposed": true})).into_response(),
@@ -273,8 +292,13 @@ async fn change(ctx: &ServerContext, change: MemberChange) -> Response {
 }
 
 fn node_param(params: &HashMap<String, String>) -> Option<u64> {
+    id_param(params, "id")
+}
+
+/// A positive node id in query parameter `name`.
+fn id_param(params: &HashMap<String, String>, name: &str) -> Option<u64> {
     params
-        .get("id")
+        .get(name)
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|id| *id > 0)
 }
@@ -331,6 +355,7 @@ fn error_response(e: &ShardError) -> Response {
         ShardError::NotLeader { .. } | ShardError::Retry(_) | ShardError::Stopped => {
             StatusCode::SERVICE_UNAVAILABLE
         }
+        ShardError::Invalid(_) => StatusCode::BAD_REQUEST,
         ShardError::Fatal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (code, Json(json!({"error": e.to_string()}))).into_response()

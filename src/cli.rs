@@ -62,8 +62,9 @@ pub struct ClusterArgs {
     /// Admin address (host:port) of any node.
     #[arg(long, default_value = "127.0.0.1:7381", env = "TINKERDB_ADMIN")]
     pub admin: String,
-    /// Print the raw JSON instead of a table.
-    #[arg(long)]
+    /// Print the raw JSON instead of a table (before or after the action:
+    /// `tinkerdb cluster status --json` works too).
+    #[arg(long, global = true)]
     pub json: bool,
     /// User to log in to the admin API as (HTTP Basic), when the node has users configured.
     #[arg(long, env = "TINKERDB_ADMIN_USER")]
@@ -107,6 +108,17 @@ pub enum ClusterAction {
         /// The node's id.
         #[arg(long)]
         id: u64,
+    },
+    /// Swap a voter for a caught-up learner in one joint-consensus change: the learner becomes
+    /// a voter and the voter leaves, with the voter count unchanged throughout (run against
+    /// the leader's admin address). The removed node stops once it learns.
+    ReplaceNode {
+        /// The voter that leaves the cluster.
+        #[arg(long)]
+        remove: u64,
+        /// The learner (added with add-node and caught up) that takes its place.
+        #[arg(long)]
+        add: u64,
     },
 }
 

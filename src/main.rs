@@ -51,6 +51,10 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         ),
         ClusterAction::Promote { id } => ("POST", format!("/api/cluster/promote?id={id}")),
         ClusterAction::RemoveNode { id } => ("POST", format!("/api/cluster/remove-node?id={id}")),
+        ClusterAction::ReplaceNode { remove, add } => (
+            "POST",
+            format!("/api/cluster/replace-node?remove={remove}&add={add}"),
+        ),
     };
     let request = tinkerdb::admin_client::Request {
         method,
@@ -64,16 +68,24 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    if args.json || response.status != 200 {
-        println!("{}", response.body.trim());
+    if response.status != 200 {
+        if args.json {
+            println!("{}", response.body.trim());
+        } else {
+            eprintln!(
+                "tinkerdb: {} (HTTP {})",
+                error_text(&response.body),
+                response.status
+            );
+        }
         if response.status == 401 {
             eprintln!("tinkerdb: give --user and --password (or TINKERDB_ADMIN_USER and TINKERDB_ADMIN_PASSWORD)");
         }
-        return if response.status == 200 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+        return ExitCode::FAILURE;
+    }
+    if args.json {
+        println!("{}", response.body.trim());
+        return ExitCode::SUCCESS;
     }
     match &args.action {
         ClusterAction::Status => print_status(&response.body),
@@ -91,6 +103,13 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         }
         ClusterAction::RemoveNode { id } => {
             println!("proposed: remove node {id}");
+            ExitCode::SUCCESS
+        }
+        ClusterAction::ReplaceNode { remove, add } => {
+            println!(
+                "proposed: node {add} becomes a voter and node {remove} leaves, in one joint \
+                 configuration change; node {remove} stops once the change completes"
+            );
             ExitCode::SUCCESS
         }
     }
@@ -130,6 +149,13 @@ fn print_status(body: &str) -> ExitCode {
         v["commit_index"], v["applied_index"], v["first_index"], v["last_index"], v["keys"]
     );
     println!("voters {}  learners {}", v["voters"], v["learners"]);
+    if let Some(outgoing) = v["voters_outgoing"].as_array().filter(|o| !o.is_empty()) {
+        println!(
+            "joint configuration: leaving voters {}, entering voters {} (a replace-node in progress)",
+            serde_json::Value::Array(outgoing.clone()),
+            v["voters"]
+        );
+    }
     if let Some(progress) = v["progress"].as_array().filter(|p| !p.is_empty()) {
         println!(
             "\n{:<6} {:<8} {:<10} {:<10} {:<10}",
@@ -149,6 +175,14 @@ fn print_status(body: &str) -> ExitCode {
         println!("(replication progress is known to the leader: ask its admin address)");
     }
     ExitCode::SUCCESS
+}
+
+/// The admin API's reason for a refusal: the `error` of its JSON answer, else the body as is.
+fn error_text(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.trim().to_string())
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

@@ -151,3 +151,211 @@ fn a_node_joins_catches_up_is_promoted_and_another_is_removed() {
         (v["leader"] == 4 && v["role"] == "leader").then_some(())
     });
 }
+
+/// `POST path` on the admin API at `admin_port` through the same client the CLI uses; returns
+/// the status and the JSON answer.
+fn admin_post(admin_port: u16, path: &str) -> (u16, serde_json::Value) {
+    let request = tinkerdb::admin_client::Request {
+        method: "POST",
+        path,
+        ..Default::default()
+    };
+    let response = tinkerdb::admin_client::send(&format!("127.0.0.1:{admin_port}"), &request)
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let json = serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {}", response.body));
+    (response.status, json)
+}
+
+/// The status line of a POST sent without the `X-TinkerDB-Request` header.
+fn post_without_api_header(admin_port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", admin_port)).expect("connect to the admin API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or("").to_string()
+}
+
+/// `/api/cluster` of the node at `admin_port`, if it answers.
+fn cluster_status(admin_port: u16) -> Option<serde_json::Value> {
+    let (ok, out) = cluster_cli(admin_port, &["--json", "status"]);
+    ok.then(|| serde_json::from_str(&out).ok()).flatten()
+}
+
+fn ids(value: &serde_json::Value) -> Vec<u64> {
+    let mut ids: Vec<u64> = value
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn a_learner_replaces_a_voter_in_one_joint_change() {
+    let mut cluster = Cluster::start_with(common::cluster::ClusterOptions {
+        nodes: 3,
+        proxies: false,
+        args: vec!["--snapshot-entries".into(), "100".into()],
+    });
+    let leader = cluster.wait_for_leader(WAIT);
+    let leader_admin = cluster.node(leader).ports().admin;
+    let mut con = cluster.conn(leader);
+    for i in 0..300 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut con)
+            .expect("set");
+    }
+
+    // Node 4 joins as a learner and catches up.
+    let ports = Ports::pick_many(1)[0];
+    let (ok, out) = cluster_cli(
+        leader_admin,
+        &["add-node", "--id", "4", "--peer-addr", &ports.peer_addr()],
+    );
+    assert!(ok, "add-node failed: {out}");
+    let victim = leader % 3 + 1;
+    let bystander = 6 - leader - victim;
+    let mut joiner = Node::launch(NodeOptions {
+        ports: Some(ports),
+        args: vec![
+            "--node-id".into(),
+            "4".into(),
+            "--initial-cluster".into(),
+            initial_cluster(&cluster),
+            "--join".into(),
+            cluster.node(bystander).ports().peer_addr(),
+        ],
+        ..NodeOptions::default()
+    });
+    joiner.await_ready();
+    cluster.wait_until(WAIT, "the joiner to catch up", || {
+        (dbsize(&joiner) == Some(300)).then_some(())
+    });
+    cluster.wait_until(WAIT, "the leader to replicate to node 4", || {
+        let v = cluster_status(leader_admin)?;
+        v["progress"]
+            .as_array()?
+            .iter()
+            .any(|p| p["id"] == 4 && p["state"] == "replicate")
+            .then_some(())
+    });
+
+    // Bad requests are refused with a reason and a non-zero exit; nothing changes.
+    let victim_arg = victim.to_string();
+    let leader_arg = leader.to_string();
+    for (args, words) in [
+        (vec!["--remove", "4", "--add", "4"], "two different nodes"),
+        (vec!["--remove", "9", "--add", "4"], "is not a member"),
+        (
+            vec!["--remove", &victim_arg, "--add", "7"],
+            "is not a learner",
+        ),
+        (
+            vec!["--remove", &victim_arg, "--add", &leader_arg],
+            "already a voter",
+        ),
+        (
+            vec!["--remove", "4", "--add", &victim_arg],
+            "is a learner, not a voter",
+        ),
+        (
+            vec!["--remove", &leader_arg, "--add", "4"],
+            "move leadership first",
+        ),
+    ] {
+        let mut cli_args = vec!["replace-node"];
+        cli_args.extend(args.iter().copied());
+        let (ok, out) = cluster_cli(leader_admin, &cli_args);
+        assert!(!ok, "replace-node {args:?} succeeded: {out}");
+        assert!(out.contains(words), "replace-node {args:?}: {out}");
+    }
+    let (status, body) = admin_post(leader_admin, "/api/cluster/replace-node?remove=9&add=4");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("node 9")));
+    let (status, body) = admin_post(leader_admin, "/api/cluster/replace-node?remove=2");
+    assert_eq!(status, 400, "{body}");
+    // A follower points at the leader, as for the other membership changes.
+    let follower_admin = cluster.node(bystander).ports().admin;
+    let path = format!("/api/cluster/replace-node?remove={victim}&add=4");
+    let (status, body) = admin_post(follower_admin, &path);
+    assert_eq!(
+        (status, body["leader"].as_u64()),
+        (421, Some(leader as u64)),
+        "{body}"
+    );
+    let refused = post_without_api_header(leader_admin, &path);
+    assert!(refused.contains(" 403 "), "{refused}");
+    let v = cluster_status(leader_admin).expect("status");
+    assert_eq!(ids(&v["voters"]), vec![1, 2, 3], "{v}");
+    assert_eq!(ids(&v["learners"]), vec![4], "{v}");
+
+    // The replacement: one command, through a joint configuration.
+    let (ok, out) = cluster_cli(
+        leader_admin,
+        &["replace-node", "--remove", &victim_arg, "--add", "4"],
+    );
+    assert!(ok, "replace-node failed: {out}");
+    assert!(out.contains("node 4 becomes a voter"), "{out}");
+    // Writes go on while it happens and after.
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("during{i}"))
+            .arg(i)
+            .query(&mut con)
+            .expect("set during the replacement");
+    }
+    cluster.wait_until(WAIT, "the joint configuration to be left", || {
+        let v = cluster_status(leader_admin)?;
+        let mut expected = vec![leader as u64, bystander as u64, 4];
+        expected.sort_unstable();
+        (ids(&v["voters"]) == expected
+            && ids(&v["voters_outgoing"]).is_empty()
+            && v["joint"] == false
+            && ids(&v["learners"]).is_empty())
+        .then_some(())
+    });
+    let (ok, out) = cluster_cli(leader_admin, &["status"]);
+    assert!(ok && !out.contains("joint configuration"), "{out}");
+
+    // The replaced node stops by itself, cleanly.
+    let exit = cluster
+        .node_mut(victim)
+        .wait_for_exit(WAIT)
+        .unwrap_or_else(|| panic!("node {victim} still runs after its replacement"));
+    assert!(exit.success(), "node {victim} exited with {exit}");
+    let log = cluster.node(victim).log_text();
+    assert!(
+        log.contains("this node was removed from the cluster; stopping"),
+        "{}",
+        cluster.node(victim).log_tail()
+    );
+
+    // Node 4 holds the data and counts in the quorum: with the other old node down, the
+    // leader and node 4 still commit.
+    cluster.kill9(bystander);
+    let _: () = cluster
+        .retry(leader, WAIT, |c| {
+            redis::cmd("SET").arg("after").arg("yes").query(c)
+        })
+        .expect("a write with node 4 as the second voter");
+    let client = joiner.client();
+    let mut con4 = client.get_connection().expect("connect to node 4");
+    let got: String = redis::cmd("GET")
+        .arg("after")
+        .query(&mut con4)
+        .expect("get via node 4");
+    assert_eq!(got, "yes");
+    assert_eq!(dbsize(&joiner), Some(300 + 50 + 1));
+}

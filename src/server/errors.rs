@@ -17,7 +17,7 @@ pub fn shard_error(e: &ShardError) -> Frame {
         )),
         ShardError::Retry(why) => Frame::error(format!("TRYAGAIN {why}")),
         ShardError::Stopped => Frame::error("ERR The server is shutting down"),
-        ShardError::Fatal(why) => Frame::error(format!("ERR {why}")),
+        ShardError::Fatal(why) | ShardError::Invalid(why) => Frame::error(format!("ERR {why}")),
     }
 }
 

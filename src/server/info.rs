@@ -208,14 +208,15 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
             field("raft_applied_index", &r.applied);
             field("raft_last_index", &r.last_index);
             field("raft_first_index", &r.first_index);
-            field(
-                "raft_voters",
-                &r.voters
-                    .iter()
+            let ids = |ids: &[u64]| {
+                ids.iter()
                     .map(|v| v.to_string())
                     .collect::<Vec<_>>()
-                    .join(","),
-            );
+                    .join(",")
+            };
+            field("raft_voters", &ids(&r.voters));
+            // Non-empty only during a joint configuration (a replace-node in progress).
+            field("raft_voters_outgoing", &ids(&r.voters_outgoing));
         }
         _ => {}
     }

@@ -149,8 +149,9 @@ pub async fn serve(
 }
 
 impl ServerContext {
-    /// Peer addresses of the current voters and learners: the initial cluster's plus those
-    /// added by membership changes (for `CLUSTER NODES` and `/api/cluster`).
+    /// Peer addresses of the current voters (outgoing ones too, during a joint
+    /// configuration) and learners: the initial cluster's plus those added by membership
+    /// changes (for `CLUSTER NODES` and `/api/cluster`).
     pub fn member_addresses(
         &self,
         status: &crate::shard::NodeStatus,
@@ -163,7 +164,9 @@ impl ServerContext {
             .collect();
         members.extend(status.added_members.iter().cloned());
         let r = &status.raft;
-        members.retain(|id, _| r.voters.contains(id) || r.learners.contains(id));
+        members.retain(|id, _| {
+            r.voters.contains(id) || r.voters_outgoing.contains(id) || r.learners.contains(id)
+        });
         members
     }
 }

@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use protobuf::Message as _;
 use raft::prelude::{
-    ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
-    Message, MessageType, Ready, Snapshot,
+    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
+    Entry, EntryType, Message, MessageType, Ready, Snapshot,
 };
-use raft::{RawNode, StateRole};
+use raft::{Changer, ProgressState, RawNode, StateRole};
 use tinkerdb_kv::ReadCtx;
 use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
@@ -159,8 +159,12 @@ pub struct RaftStatus {
     pub first_index: u64,
     /// Log window payload bytes.
     pub log_bytes: u64,
-    /// Voters.
+    /// Voters (during a joint configuration: the incoming ones, C_new).
     pub voters: Vec<u64>,
+    /// The outgoing voters (C_old) while the group is in a joint configuration, which takes a
+    /// majority of both to commit; empty otherwise. Shown so an operator sees a replace in
+    /// progress (it normally lasts one round trip).
+    pub voters_outgoing: Vec<u64>,
     /// Learners.
     pub learners: Vec<u64>,
     /// Each peer's progress (leader only; empty on followers).
@@ -305,7 +309,12 @@ impl Shard {
     /// Advances Raft's logical clock by one tick, and asks again for ReadIndex rounds that
     /// went unanswered.
     pub fn tick(&mut self) {
+        if self.removed() {
+            // Its configuration no longer has it: raft-rs must not act as its leader any more.
+            return;
+        }
         self.raw.tick();
+        self.leave_stalled_joint_config();
         let mut retry = Vec::new();
         for (round, (age, _)) in self.inflight_reads.iter_mut() {
             *age += 1;
@@ -399,9 +408,11 @@ impl Shard {
         Ok(())
     }
 
-    /// Whether this node leads the group (only the leader accepts proposals and reads).
+    /// Whether this node leads the group (only the leader accepts proposals and reads). A
+    /// leader that applied its own removal (it left a joint configuration it was outgoing in)
+    /// does not count: it is about to stop.
     pub fn is_leader(&self) -> bool {
-        self.raw.raft.state == StateRole::Leader
+        self.raw.raft.state == StateRole::Leader && !self.removed()
     }
 
     /// Whether connections may read the applied state directly (see `LocalReads`): this node
@@ -465,6 +476,7 @@ impl Shard {
     pub fn flush_reads(&mut self) {
         if self.queued_reads.is_empty()
             || self.inflight_reads.len() >= MAX_READ_ROUNDS_IN_FLIGHT
+            || self.removed()
             || (self.is_leader() && !self.raw.raft.commit_to_current_term())
         {
             // A new leader must commit an entry of its own term before it can serve reads;
@@ -620,6 +632,7 @@ impl Shard {
             first_index: store.snapshot_point().0 + 1,
             log_bytes: store.entry_bytes(),
             voters: store.conf_state().voters.clone(),
+            voters_outgoing: store.conf_state().voters_outgoing.clone(),
             learners: store.conf_state().learners.clone(),
             progress: self.progress(),
             snapshot: self.last_snapshot.clone(),
@@ -697,7 +710,13 @@ impl Shard {
         let applied = cc.and_then(|cc| self.raw.apply_conf_change(&cc).map_err(|e| e.to_string()));
         match applied {
             Ok(cs) => {
-                info!(index = entry.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
+                info!(
+                    index = entry.index,
+                    voters = ?cs.voters,
+                    voters_outgoing = ?cs.voters_outgoing,
+                    learners = ?cs.learners,
+                    "membership changed"
+                );
                 self.record_member_addresses(entry, &cs);
                 self.raw.mut_store().set_conf_state(cs);
             }
@@ -708,10 +727,15 @@ impl Shard {
 
     /// Keeps the replicated address book in step with the configuration: an added node's
     /// address travels in the conf change's context.
+    ///
+    /// An outgoing voter of a joint configuration is still a member: the group needs a
+    /// majority of the outgoing voters too, so its address stays until the joint
+    /// configuration is left.
     fn record_member_addresses(&mut self, entry: &Entry, cs: &ConfState) {
+        let current = conf_members(cs);
         let members: Vec<u64> = self.sm.members().keys().copied().collect();
         for id in members {
-            if !cs.voters.contains(&id) && !cs.learners.contains(&id) {
+            if !current.contains(&id) {
                 self.sm.set_member(id, None);
             }
         }
@@ -731,7 +755,7 @@ impl Shard {
         }
     }
 
-    /// Proposes a membership change (leader only). `addr` is the peer address of a node being
+    /// Proposes one membership change (leader only). `addr` is the peer address of a node being
     /// added; it is replicated with the change so every member can dial it.
     pub fn propose_member_change(
         &mut self,
@@ -739,23 +763,71 @@ impl Shard {
         node: u64,
         addr: Option<String>,
     ) -> Result<(), ShardError> {
+        self.propose_member_changes(&[(change, node)], addr)
+    }
+
+    /// Proposes several membership changes as one conf change (leader only), so they take
+    /// effect together. One change is a simple change. Two or more go through a joint
+    /// configuration (C_old,new: committing needs a majority of the old voters and of the new
+    /// ones) with `ConfChangeTransition::Auto`: when the leader applies the entry that enters
+    /// it, raft-rs appends the empty conf change that leaves it (`Raft::commit_apply`), and a
+    /// leader elected meanwhile does the same once it has applied its log. `addr` is the peer
+    /// address of a node being added.
+    ///
+    /// Refused up front, with the reason, where raft-rs would refuse, silently drop or fail to
+    /// apply the proposal: an empty or contradictory list (a node named twice, id 0), not the
+    /// leader, the leader removing itself, another change not applied yet, a joint
+    /// configuration not left yet, or a result raft-rs rejects (no voter left, ...).
+    pub fn propose_member_changes(
+        &mut self,
+        changes: &[(ConfChangeType, u64)],
+        addr: Option<String>,
+    ) -> Result<(), ShardError> {
+        check_change_list(changes)?;
         if !self.is_leader() {
             return Err(ShardError::NotLeader {
                 leader: self.raw.raft.leader_id,
             });
         }
-        if change == ConfChangeType::RemoveNode && node == self.config.node_id {
+        let me = self.config.node_id;
+        if changes
+            .iter()
+            .any(|&(change, node)| change == ConfChangeType::RemoveNode && node == me)
+        {
             // raft-rs 0.7 panics when a leader keeps persisting entries after removing itself;
             // the safe order is to move leadership away first.
             return Err(ShardError::Retry(format!(
-                "node {node} is the leader: move leadership first (tinkerdb cluster transfer-leader), then remove it"
+                "node {me} is the leader: move leadership first (tinkerdb cluster transfer-leader), then remove it"
             )));
         }
-        let mut single = ConfChangeSingle::default();
-        single.set_change_type(change);
-        single.node_id = node;
+        self.check_no_change_in_flight()?;
+        let singles: Vec<ConfChangeSingle> = changes
+            .iter()
+            .map(|&(change, node)| {
+                let mut single = ConfChangeSingle::default();
+                single.set_change_type(change);
+                single.node_id = node;
+                single
+            })
+            .collect();
+        // The same checks raft-rs makes when the entry applies, made now: an entry that every
+        // replica then refuses to apply would be committed for nothing.
+        let mut changer = Changer::new(self.raw.raft.prs());
+        let valid = if singles.len() == 1 {
+            changer.simple(&singles).map(|_| ())
+        } else {
+            changer.enter_joint(true, &singles).map(|_| ())
+        };
+        if let Err(e) = valid {
+            return Err(ShardError::Invalid(format!(
+                "membership change refused: {e}"
+            )));
+        }
         let mut cc = ConfChangeV2::default();
-        cc.mut_changes().push(single);
+        cc.set_transition(ConfChangeTransition::Auto);
+        for single in singles {
+            cc.mut_changes().push(single);
+        }
         cc.context = addr.unwrap_or_default().into_bytes().into();
         self.raw
             .propose_conf_change(Vec::new(), cc)
@@ -764,13 +836,139 @@ impl Shard {
         Ok(())
     }
 
-    /// Voters and learners, for noticing removals (cheap: called every round).
-    pub fn member_ids(&self) -> impl Iterator<Item = u64> + '_ {
+    /// Replaces voter `remove` by learner `add` in one conf change (promote `add`, remove
+    /// `remove`) through a joint configuration, so the group goes straight from the old voters
+    /// to the new ones with as many voters: no intermediate configuration with one voter more
+    /// (or less), and no half-done replacement if the operator or the leader stops midway.
+    /// `add` must already be a learner that replicates (added with add-node and caught up),
+    /// so the new configuration does not count on a node still far behind. Leader only; the
+    /// leader cannot replace itself (move leadership first, as for a removal).
+    pub fn propose_replace(&mut self, remove: u64, add: u64) -> Result<(), ShardError> {
+        if remove == add {
+            return Err(ShardError::Invalid(format!(
+                "replace needs two different nodes (both are {remove}): --remove names the voter \
+                 that leaves, --add the learner that takes its place"
+            )));
+        }
+        check_change_list(&[
+            (ConfChangeType::AddNode, add),
+            (ConfChangeType::RemoveNode, remove),
+        ])?;
+        if !self.is_leader() {
+            return Err(ShardError::NotLeader {
+                leader: self.raw.raft.leader_id,
+            });
+        }
+        // First: while a change is in flight, the configuration below is about to change.
+        self.check_no_change_in_flight()?;
         let cs = self.raw.store().conf_state();
-        cs.voters.iter().chain(&cs.learners).copied()
+        if !cs.voters.contains(&remove) {
+            let why = if cs.learners.contains(&remove) {
+                "is a learner, not a voter (remove it with remove-node)"
+            } else {
+                "is not a member of the cluster"
+            };
+            return Err(ShardError::Invalid(format!(
+                "cannot replace node {remove}: it {why}"
+            )));
+        }
+        if !cs.learners.contains(&add) {
+            let why = if cs.voters.contains(&add) {
+                "is already a voter"
+            } else {
+                "is not a learner: add it first (tinkerdb cluster add-node), start it with --join \
+                 and let it catch up"
+            };
+            return Err(ShardError::Invalid(format!(
+                "node {add} cannot take node {remove}'s place: it {why}"
+            )));
+        }
+        if remove == self.config.node_id {
+            return Err(ShardError::Retry(format!(
+                "node {remove} is the leader: move leadership first (tinkerdb cluster transfer-leader), then replace it"
+            )));
+        }
+        let replicating = self
+            .raw
+            .raft
+            .prs()
+            .get(add)
+            .is_some_and(|pr| pr.state == ProgressState::Replicate && pr.matched > 0);
+        if !replicating {
+            return Err(ShardError::Retry(format!(
+                "node {add} has not caught up yet (the leader is still probing it or sending it a \
+                 snapshot): wait until `tinkerdb cluster status` shows it replicating, then retry"
+            )));
+        }
+        self.propose_member_changes(
+            &[
+                (ConfChangeType::AddNode, add),
+                (ConfChangeType::RemoveNode, remove),
+            ],
+            None,
+        )
     }
 
-    /// Whether this node has been removed from the group's configuration.
+    /// raft-rs accepts one membership change at a time and drops (as an empty entry, with no
+    /// error) any proposed while another is unapplied or a joint configuration is not left.
+    fn check_no_change_in_flight(&self) -> Result<(), ShardError> {
+        let cs = self.raw.store().conf_state();
+        if !cs.voters_outgoing.is_empty() {
+            return Err(ShardError::Retry(format!(
+                "the cluster is still leaving a joint configuration (outgoing voters {:?}, \
+                 incoming {:?}); retry in a moment",
+                cs.voters_outgoing, cs.voters
+            )));
+        }
+        if self.raw.raft.has_pending_conf() {
+            return Err(ShardError::Retry(
+                "another membership change (or a new leader's log) is not applied yet; retry in a moment"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A leader in a joint configuration that raft-rs will not leave by itself proposes the
+    /// empty conf change that leaves it. raft-rs does it for `auto_leave` configurations (the
+    /// `Auto` transitions TinkerDB proposes) in `Raft::commit_apply`, when the leader's
+    /// applied index reaches its `pending_conf_index`: the entering entry's index, or after an
+    /// election the log it inherited (then on applying the election's empty entry). Past that
+    /// index with the configuration still joint, raft-rs's chance has gone by (its code notes
+    /// it may miss one); an `Explicit` configuration it never leaves. Either way this makes
+    /// sure a joint configuration does not outlive the change that made it. At most one is in
+    /// flight: the proposal makes a conf change pending until it applies.
+    fn leave_stalled_joint_config(&mut self) {
+        let cs = self.raw.store().conf_state();
+        let (applied, pending) = (
+            self.raw.raft.raft_log.applied,
+            self.raw.raft.pending_conf_index,
+        );
+        let raft_rs_will = cs.auto_leave && applied <= pending;
+        if !self.is_leader() || cs.voters_outgoing.is_empty() || applied < pending || raft_rs_will {
+            return;
+        }
+        tracing::warn!(
+            group = self.config.group,
+            "still in a joint configuration that raft-rs did not leave; proposing to leave it"
+        );
+        if let Err(e) = self
+            .raw
+            .propose_conf_change(Vec::new(), ConfChangeV2::default())
+        {
+            tracing::debug!(error = %e, "leaving the joint configuration was refused; will retry");
+        }
+    }
+
+    /// Every member of the applied configuration: voters (incoming and, while joint,
+    /// outgoing) and learners (current and staged), for noticing removals. An outgoing voter
+    /// still counts: the group needs it until the joint configuration is left.
+    pub fn member_ids(&self) -> std::collections::BTreeSet<u64> {
+        conf_members(self.raw.store().conf_state())
+    }
+
+    /// Whether this node has been removed from the group's configuration (an outgoing voter
+    /// of a joint configuration has not been, yet).
     pub fn removed(&self) -> bool {
         let cs = self.raw.store().conf_state();
         let id = self.config.node_id;
@@ -778,6 +976,15 @@ impl Shard {
             && !cs.voters.contains(&id)
             && !cs.learners.contains(&id)
             && !cs.voters_outgoing.contains(&id)
+    }
+
+    /// `(outgoing voters, incoming voters)` while the applied configuration is joint (a
+    /// replace in progress), else None: the simulator follows replacements with it every
+    /// step, where [`Shard::status`] would cost too much.
+    #[cfg(test)]
+    pub fn joint_config(&self) -> Option<(Vec<u64>, Vec<u64>)> {
+        let cs = self.raw.store().conf_state();
+        (!cs.voters_outgoing.is_empty()).then(|| (cs.voters_outgoing.clone(), cs.voters.clone()))
     }
 
     /// Peer addresses of members added by conf changes.
@@ -950,6 +1157,39 @@ fn reconcile_wal_with_snapshot(
     });
 }
 
+/// Voters (incoming and outgoing) and learners (current and staged) of a configuration.
+fn conf_members(cs: &ConfState) -> std::collections::BTreeSet<u64> {
+    cs.voters
+        .iter()
+        .chain(&cs.voters_outgoing)
+        .chain(&cs.learners)
+        .chain(&cs.learners_next)
+        .copied()
+        .collect()
+}
+
+/// Checks a membership change list on its own, before any configuration is looked at: it
+/// names at least one change, no node id 0 (raft-rs skips those silently), and no node twice
+/// (promoting and removing the same node at once contradicts itself).
+fn check_change_list(changes: &[(ConfChangeType, u64)]) -> Result<(), ShardError> {
+    if changes.is_empty() {
+        return Err(ShardError::Invalid(
+            "a membership change needs at least one change".into(),
+        ));
+    }
+    for (i, &(_, node)) in changes.iter().enumerate() {
+        if node == 0 {
+            return Err(ShardError::Invalid("node id 0 is not a valid node".into()));
+        }
+        if changes[..i].iter().any(|&(_, earlier)| earlier == node) {
+            return Err(ShardError::Invalid(format!(
+                "node {node} appears twice in one membership change: the changes contradict each other"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn to_wal_entry(entry: &Entry) -> LogEntry {
     LogEntry {
         index: entry.index,
@@ -981,5 +1221,341 @@ impl From<SnapshotError> for ShardError {
 impl From<super::storage::RecoverError> for ShardError {
     fn from(e: super::storage::RecoverError) -> Self {
         ShardError::Fatal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One shard alone, as the only voter: it commits by itself, so membership changes that
+    //! keep it the only voter (adding learners) apply without peers, joint ones included.
+    //! Records go through a real WAL, so a restart rebuilds the shard from disk.
+
+    use tinkerdb_wal::{SyncPolicy, Wal, WalOptions};
+
+    use super::*;
+
+    /// A node's disk: its WAL (written as the driver writes it) and snapshot folder.
+    struct Disk {
+        dir: tempfile::TempDir,
+        wal: Option<Wal>,
+    }
+
+    impl Disk {
+        fn new() -> Disk {
+            Disk {
+                dir: tempfile::tempdir().expect("temp dir"),
+                wal: None,
+            }
+        }
+
+        fn wal_options(&self) -> WalOptions {
+            WalOptions {
+                dir: self.dir.path().join("wal"),
+                segment_bytes: 1 << 20,
+                sync: SyncPolicy::Always,
+            }
+        }
+
+        /// Opens the shard from what the disk holds (a restart when it held something).
+        fn open(&mut self) -> Shard {
+            self.wal = None;
+            let (wal, recovered) = Wal::open(self.wal_options()).expect("WAL open");
+            let config = ShardConfig {
+                node_id: 1,
+                group: 1,
+                voters: vec![1],
+                election_ticks: 10,
+                heartbeat_ticks: 2,
+                snapshot_entries: u64::MAX,
+                snapshot_log_bytes: u64::MAX,
+                randomized_election: false,
+                boot_id: 7,
+                metrics: ShardMetrics::default(),
+            };
+            let snapshots = SnapshotStore::open(&self.dir.path().join("snap")).expect("snap dir");
+            let logger = slog::Logger::root(slog::Discard, slog::o!());
+            let mut effects = Effects::default();
+            let shard = Shard::open(
+                config,
+                recovered.groups.get(&1),
+                snapshots,
+                &logger,
+                &mut effects,
+            )
+            .expect("open the shard");
+            self.wal = Some(wal);
+            self.write(&effects);
+            shard
+        }
+
+        fn write(&mut self, effects: &Effects) {
+            let wal = self.wal.as_mut().expect("the WAL is open");
+            if !effects.records.is_empty() {
+                wal.append(&effects.records).expect("WAL append");
+                wal.sync().expect("WAL sync");
+            }
+            for &(group, index, term) in &effects.compactions {
+                wal.compact(group, index, term).expect("WAL compact");
+            }
+        }
+    }
+
+    /// Handles one Ready the way the driver does, its records durable at once. Returns false
+    /// when there was none.
+    fn one_ready(shard: &mut Shard, disk: &mut Disk) -> bool {
+        let mut effects = Effects::default();
+        let Some(ready) = shard.collect_ready(&mut effects) else {
+            return false;
+        };
+        let (number, _) = shard.advance_async(ready, &mut effects);
+        disk.write(&effects);
+        shard.on_persisted(number);
+        true
+    }
+
+    /// Handles Readys, and ticks while there is none, until the shard leads and has applied
+    /// its whole log; returns whether a joint configuration was seen applied on the way. (A
+    /// restarted node campaigns only once it has applied the conf changes it committed, so
+    /// it may need an election timeout.)
+    fn settle(shard: &mut Shard, disk: &mut Disk) -> bool {
+        let mut joint = shard.joint_config().is_some();
+        for _ in 0..1000 {
+            if !one_ready(shard, disk) {
+                let status = shard.status();
+                if shard.is_leader() && status.applied == status.last_index {
+                    return joint;
+                }
+                shard.tick();
+            }
+            joint |= shard.joint_config().is_some();
+        }
+        panic!("the shard never settled: {:?}", shard.status());
+    }
+
+    fn leader(disk: &mut Disk) -> Shard {
+        let mut shard = disk.open();
+        settle(&mut shard, disk);
+        assert!(
+            shard.is_leader(),
+            "a lone voter leads: {:?}",
+            shard.status()
+        );
+        shard
+    }
+
+    fn invalid(result: Result<(), ShardError>, words: &str) {
+        match result {
+            Err(ShardError::Invalid(why)) if why.contains(words) => {}
+            other => panic!("expected Invalid(..{words}..), got {other:?}"),
+        }
+    }
+
+    fn retry(result: Result<(), ShardError>, words: &str) {
+        match result {
+            Err(ShardError::Retry(why)) if why.contains(words) => {}
+            other => panic!("expected Retry(..{words}..), got {other:?}"),
+        }
+    }
+
+    fn add_learner(shard: &mut Shard, disk: &mut Disk, id: u64) {
+        shard
+            .propose_member_change(
+                ConfChangeType::AddLearnerNode,
+                id,
+                Some(format!("127.0.0.1:{id}")),
+            )
+            .expect("add a learner");
+        settle(shard, disk);
+        assert!(shard.status().learners.contains(&id));
+    }
+
+    #[test]
+    fn empty_and_contradictory_change_lists_are_refused() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        invalid(shard.propose_member_changes(&[], None), "at least one");
+        invalid(
+            shard.propose_member_changes(
+                &[
+                    (ConfChangeType::AddNode, 3),
+                    (ConfChangeType::RemoveNode, 3),
+                ],
+                None,
+            ),
+            "appears twice",
+        );
+        invalid(
+            shard.propose_member_changes(&[(ConfChangeType::AddLearnerNode, 0)], None),
+            "node id 0",
+        );
+        // raft-rs's own checks, made before proposing: no voter may be left.
+        add_learner(&mut shard, &mut disk, 2);
+        invalid(
+            shard.propose_member_changes(
+                &[
+                    (ConfChangeType::AddLearnerNode, 1),
+                    (ConfChangeType::AddLearnerNode, 3),
+                ],
+                None,
+            ),
+            "removed all voters",
+        );
+        retry(
+            shard.propose_member_changes(&[(ConfChangeType::RemoveNode, 1)], None),
+            "move leadership first",
+        );
+    }
+
+    #[test]
+    fn a_replace_names_a_voter_and_a_caught_up_learner() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        invalid(shard.propose_replace(2, 2), "two different nodes");
+        invalid(shard.propose_replace(0, 2), "node id 0");
+        invalid(shard.propose_replace(5, 1), "is not a member");
+        add_learner(&mut shard, &mut disk, 2);
+        invalid(shard.propose_replace(2, 1), "is a learner, not a voter");
+        invalid(shard.propose_replace(1, 3), "is not a learner");
+        retry(shard.propose_replace(1, 2), "move leadership first");
+        // While a change is unapplied, another is refused with a reason (raft-rs would
+        // silently turn it into an empty entry).
+        shard
+            .propose_member_change(ConfChangeType::AddLearnerNode, 3, None)
+            .expect("add learner 3");
+        retry(
+            shard.propose_member_change(ConfChangeType::AddLearnerNode, 4, None),
+            "not applied yet",
+        );
+        settle(&mut shard, &mut disk);
+        assert_eq!(shard.status().learners, vec![2, 3]);
+    }
+
+    #[test]
+    fn several_changes_enter_a_joint_configuration_and_leave_it() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        shard
+            .propose_member_changes(
+                &[
+                    (ConfChangeType::AddLearnerNode, 2),
+                    (ConfChangeType::AddLearnerNode, 3),
+                ],
+                Some("127.0.0.1:9".into()),
+            )
+            .expect("two learners at once");
+        assert!(settle(&mut shard, &mut disk), "never joint");
+        let status = shard.status();
+        assert!(status.voters_outgoing.is_empty(), "{status:?}");
+        assert_eq!((status.voters, status.learners), (vec![1], vec![2, 3]));
+        assert_eq!(
+            shard.member_ids().into_iter().collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+    }
+
+    /// Handles Readys until the joint configuration is applied, and no further: raft-rs has
+    /// then appended the entry that leaves it, which is not yet durable.
+    fn enter_joint_and_stop(shard: &mut Shard, disk: &mut Disk) {
+        shard
+            .propose_member_changes(
+                &[
+                    (ConfChangeType::AddLearnerNode, 2),
+                    (ConfChangeType::AddLearnerNode, 3),
+                ],
+                None,
+            )
+            .expect("two learners at once");
+        for _ in 0..100 {
+            if shard.joint_config().is_some() {
+                return;
+            }
+            assert!(one_ready(shard, disk), "the change never applied");
+        }
+        panic!("the change never applied");
+    }
+
+    #[test]
+    fn a_restart_in_a_joint_configuration_replays_it_and_leaves_it() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        enter_joint_and_stop(&mut shard, &mut disk);
+        drop(shard);
+        // The WAL holds the entering entry, committed; the leaving one was never written.
+        let mut shard = disk.open();
+        assert!(
+            settle(&mut shard, &mut disk),
+            "the WAL replay never re-entered it"
+        );
+        let status = shard.status();
+        assert!(status.voters_outgoing.is_empty(), "not left: {status:?}");
+        assert_eq!(status.learners, vec![2, 3]);
+    }
+
+    #[test]
+    fn a_snapshot_in_a_joint_configuration_keeps_it_across_a_restart() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        enter_joint_and_stop(&mut shard, &mut disk);
+        let mut effects = Effects::default();
+        let info = shard.snapshot_now(&mut effects).expect("snapshot");
+        disk.write(&effects);
+        assert_eq!(info.conf_state.voters_outgoing, vec![1]);
+        assert!(info.conf_state.auto_leave);
+        drop(shard);
+        // Restarted from the snapshot (the WAL was compacted up to it): raft-rs restores the
+        // joint configuration from its ConfState, then the new term's leader leaves it.
+        let mut shard = disk.open();
+        assert_eq!(shard.joint_config(), Some((vec![1], vec![1])));
+        assert_eq!(shard.status().learners, vec![2, 3]);
+        settle(&mut shard, &mut disk);
+        let status = shard.status();
+        assert!(status.voters_outgoing.is_empty(), "not left: {status:?}");
+        assert_eq!(status.learners, vec![2, 3]);
+    }
+
+    /// raft-rs leaves only `Auto` (and `Implicit`) joint configurations by itself; with
+    /// `Explicit`, or if it missed its chance, the application must propose the empty conf
+    /// change. TinkerDB proposes only `Auto`, and its tick does the rest.
+    #[test]
+    fn a_joint_configuration_raft_rs_does_not_leave_is_left_on_a_tick() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        let mut cc = ConfChangeV2::default();
+        cc.set_transition(ConfChangeTransition::Explicit);
+        let mut single = ConfChangeSingle::default();
+        single.set_change_type(ConfChangeType::AddLearnerNode);
+        single.node_id = 2;
+        cc.mut_changes().push(single);
+        shard
+            .raw
+            .propose_conf_change(Vec::new(), cc)
+            .expect("propose an explicit joint change");
+        while one_ready(&mut shard, &mut disk) {}
+        assert_eq!(
+            shard.joint_config(),
+            Some((vec![1], vec![1])),
+            "raft-rs left it"
+        );
+        assert!(!shard.raw.store().conf_state().auto_leave);
+        shard.tick();
+        settle(&mut shard, &mut disk);
+        assert_eq!(shard.joint_config(), None);
+        assert_eq!(shard.status().learners, vec![2]);
+    }
+
+    #[test]
+    fn members_include_outgoing_voters_and_staged_learners() {
+        let mut cs = ConfState {
+            voters: vec![2, 3, 4],
+            voters_outgoing: vec![1, 2, 3],
+            auto_leave: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            conf_members(&cs).into_iter().collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        cs.learners_next = vec![5];
+        assert!(conf_members(&cs).contains(&5));
     }
 }

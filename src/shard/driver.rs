@@ -193,7 +193,8 @@ struct Driver {
     /// Tokens of writes forwarded to a leader, with that leader: if leadership moves, their
     /// clients hear at once instead of waiting for the timeout.
     forwarded: HashMap<u64, u64>,
-    /// Voters and learners after the previous round, to notice removals.
+    /// Members (voters, outgoing voters, learners) after the previous round, to notice
+    /// removals.
     members: std::collections::BTreeSet<u64>,
     /// Set when the leader said this node was removed.
     told_removed: bool,
@@ -352,6 +353,9 @@ impl Driver {
                     MemberChange::Remove { id } => {
                         self.shard
                             .propose_member_change(ConfChangeType::RemoveNode, id, None)
+                    }
+                    MemberChange::Replace { remove, add } => {
+                        self.shard.propose_replace(remove, add)
                     }
                 };
                 let _ = reply.send(result);
@@ -524,14 +528,13 @@ impl Driver {
         }
     }
 
-    /// On the leader: tells nodes that just left the configuration to stop.
+    /// On the leader: tells nodes that just left the configuration to stop. An outgoing voter
+    /// of a joint configuration has not left yet: it hears once the joint configuration is.
     fn notify_removed_members(&mut self) {
-        let unchanged = self.shard.member_ids().count() == self.members.len()
-            && self.shard.member_ids().all(|id| self.members.contains(&id));
-        if unchanged {
+        let current = self.shard.member_ids();
+        if current == self.members {
             return;
         }
-        let current: std::collections::BTreeSet<u64> = self.shard.member_ids().collect();
         if self.shard.is_leader() {
             for gone in self.members.difference(&current) {
                 self.transport.send(*gone, PeerMessage::Removed.encode());

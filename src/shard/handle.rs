@@ -74,6 +74,15 @@ pub enum MemberChange {
         /// The node's id.
         id: u64,
     },
+    /// Swap a voter for a caught-up learner in one conf change through a joint configuration
+    /// (see `Shard::propose_replace`): the voter count stays the same throughout, and the
+    /// removed node shuts itself down once the joint configuration is left.
+    Replace {
+        /// The voter that leaves.
+        remove: u64,
+        /// The learner that becomes a voter in its place.
+        add: u64,
+    },
 }
 
 /// Everything INFO and the admin API report about the node's storage and Raft state.

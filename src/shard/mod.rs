@@ -51,4 +51,10 @@ pub enum ShardError {
     /// Storage failed; the node stops.
     #[error("{0}")]
     Fatal(String),
+    /// The request cannot succeed as given (an unknown node, a node in the wrong role, a
+    /// contradictory membership change): retrying it unchanged will not help, so the admin
+    /// API answers it with a 4xx rather than a 503. Nothing was proposed. (Added last: peers
+    /// exchange this enum with bincode, which numbers variants in order.)
+    #[error("{0}")]
+    Invalid(String),
 }

@@ -417,6 +417,26 @@ mod tests {
     }
 
     #[test]
+    fn a_joint_configuration_survives_save_and_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SnapshotStore::open(dir.path()).expect("open");
+        let joint = ConfState {
+            voters: vec![2, 3, 4],
+            voters_outgoing: vec![1, 2, 3],
+            learners: vec![6],
+            learners_next: vec![5],
+            auto_leave: true,
+            ..Default::default()
+        };
+        store.save(&state_with_keys(3), 9, 2, &joint).expect("save");
+        let info = store
+            .load_newest(&mut StateMachine::default())
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(info.conf_state, joint);
+    }
+
+    #[test]
     fn keeps_two_snapshots_and_removes_leftover_temp_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(

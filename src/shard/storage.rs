@@ -333,8 +333,13 @@ impl Storage for LogStore {
     }
 }
 
+/// Whether a snapshot's configuration lists `id`, as raft-rs requires of a snapshot it
+/// restores: an outgoing voter of a joint configuration is listed too.
 fn includes(cs: &ConfState, id: u64) -> bool {
-    cs.voters.contains(&id) || cs.learners.contains(&id) || cs.learners_next.contains(&id)
+    cs.voters.contains(&id)
+        || cs.learners.contains(&id)
+        || cs.voters_outgoing.contains(&id)
+        || cs.learners_next.contains(&id)
 }
 
 #[cfg(test)]
@@ -348,6 +353,44 @@ mod tests {
             data: vec![index as u8].into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_snapshot_of_a_joint_configuration_serves_its_outgoing_voters() {
+        let mut store = LogStore::bootstrap(vec![1, 2, 3]);
+        let joint = ConfState {
+            voters: vec![2, 3, 4],
+            voters_outgoing: vec![1, 2, 3],
+            auto_leave: true,
+            ..Default::default()
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.mut_metadata().index = 1;
+        snapshot.mut_metadata().set_conf_state(joint);
+        store.set_prepared_snapshot(snapshot);
+        for to in [1, 4] {
+            assert!(
+                store.snapshot(1, to).is_ok(),
+                "node {to} is in the configuration"
+            );
+        }
+        assert!(store.snapshot(1, 5).is_err(), "node 5 is not");
+        assert!(store.take_snapshot_wanted());
+    }
+
+    #[test]
+    fn recovery_keeps_a_joint_configuration_from_the_snapshot() {
+        let joint = ConfState {
+            voters: vec![2, 3, 4],
+            voters_outgoing: vec![1, 2, 3],
+            learners_next: vec![5],
+            auto_leave: true,
+            ..Default::default()
+        };
+        let log = GroupLog::default();
+        let store = LogStore::recover(1, &log, Some((7, 2, joint.clone()))).expect("recover");
+        assert_eq!(store.conf_state(), &joint);
+        assert_eq!(store.snapshot_point(), (7, 2));
     }
 
     #[test]

@@ -356,6 +356,18 @@ impl Node {
         }
     }
 
+    /// Waits up to `timeout` for the server to exit by itself (a member removed from the
+    /// cluster stops on its own) and reaps it; its exit status, or None if it still runs.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self
+            .child
+            .as_mut()
+            .expect("wait_for_exit: the node is not running");
+        let status = wait_with_deadline(child, timeout)?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Starts the stopped server again on the same data directory and ports.
     pub fn restart(&mut self) {
         assert!(

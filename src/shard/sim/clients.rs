@@ -146,7 +146,7 @@ impl OpKind {
 /// What an error tells the client about a write.
 fn not_applied(error: &ShardError) -> bool {
     match error {
-        ShardError::NotLeader { .. } => true,
+        ShardError::NotLeader { .. } | ShardError::Invalid(_) => true,
         ShardError::Retry(reason) => {
             !reason.contains("may or may not")
                 && (reason.contains("not applied") || reason.contains("proposal dropped"))

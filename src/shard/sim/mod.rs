@@ -30,7 +30,8 @@
 //! write; partitions that isolate a node or the leader, split majority from minority, or cut
 //! links one way; message loss, duplication, delay and reordering. In most seeds also leadership
 //! transfers and membership churn (3 to 5 voters; new nodes join as learners through a
-//! snapshot, are promoted, voters including the leader are removed; ids are never reused).
+//! snapshot, are promoted, voters including the leader are removed or replaced by a learner
+//! in one joint-consensus change; ids are never reused).
 //! Faults stop at the end of a run, which then heals everything and waits for the cluster to
 //! settle.
 //!
@@ -42,7 +43,8 @@
 //!    member (the leader's final configuration, new members included) reaches the same applied
 //!    index, and all their state machines are byte-identical (`StateMachine::write_snapshot`).
 //! 4. **Liveness after healing**: with no faults, the cluster elects a leader, finishes any
-//!    membership change in flight, and every member catches up within a bounded virtual time.
+//!    membership change in flight (leaves any joint configuration), and every member catches
+//!    up within a bounded virtual time.
 //! 5. **No panics**, including the shard's own assertions, and the WAL accepts every record
 //!    the shard writes (the rebuild would refuse a gap) and reports exactly the torn tails we
 //!    made.
@@ -225,6 +227,12 @@ struct Report {
     members_added: u64,
     members_promoted: u64,
     members_removed: u64,
+    /// Replacements (a voter swapped for a learner in one conf change): joint
+    /// configurations some node applied. Every one was left again (liveness check).
+    members_replaced: u64,
+    /// Removed nodes that still led when they stopped: an outgoing voter elected during a
+    /// joint configuration leaves it itself, and so removes itself as leader.
+    removed_while_leading: u64,
     final_applied: u64,
     end_ms: u64,
 }
@@ -249,6 +257,10 @@ struct Sim {
     members_added: u64,
     members_promoted: u64,
     members_removed: u64,
+    /// Joint configurations some node applied, as `(outgoing voters, incoming voters)`: each
+    /// replacement makes a distinct one, since ids are never reused.
+    joint_configs: std::collections::BTreeSet<(Vec<u64>, Vec<u64>)>,
+    removed_while_leading: u64,
     /// The members whose state machines must agree once settled.
     final_members: Vec<u64>,
     settling: bool,
@@ -280,6 +292,8 @@ impl Sim {
             members_added: 0,
             members_promoted: 0,
             members_removed: 0,
+            joint_configs: std::collections::BTreeSet::new(),
+            removed_while_leading: 0,
             final_members: Vec::new(),
             settling: false,
             logger: slog::Logger::root(slog::Discard, slog::o!()),
@@ -598,9 +612,10 @@ impl Sim {
 
     /// The running nodes the nemesis may kill now: no voter if a minority of voters is already
     /// down (a majority must stay up so the run makes progress), else every running node.
-    /// Voters are those of any running node's configuration (old and new ones during a change;
-    /// removed nodes still listed count as down), and the smallest configuration sets the
-    /// limit. Without membership changes this is every node, and the limit `(nodes - 1) / 2`.
+    /// Voters are those of any running node's configuration (old and new ones during a change,
+    /// both halves of a joint configuration; removed nodes still listed count as down), and
+    /// the smallest configuration sets the limit. Without membership changes this is every
+    /// node, and the limit `(nodes - 1) / 2`.
     fn crashable(&self) -> Vec<u64> {
         if self.settling {
             return Vec::new();
@@ -609,9 +624,12 @@ impl Sim {
         let mut smallest = usize::MAX;
         for shard in self.nodes.iter().filter_map(|n| n.shard.as_ref()) {
             let status = shard.status();
-            if !status.voters.is_empty() {
-                smallest = smallest.min(status.voters.len());
-                voters.extend(status.voters);
+            // A joint configuration needs a majority of each of its two voter sets.
+            for set in [status.voters, status.voters_outgoing] {
+                if !set.is_empty() {
+                    smallest = smallest.min(set.len());
+                    voters.extend(set);
+                }
             }
         }
         let running = |id: u64| self.nodes[id as usize - 1].shard.is_some();
@@ -725,6 +743,13 @@ impl Sim {
             &mut self.network,
             &mut self.rng,
         );
+        self.act(action, leader);
+    }
+
+    /// Carries out one nemesis action (`leader`: the current leader, which proposes
+    /// membership changes).
+    fn act(&mut self, action: nemesis::Action, leader: Option<u64>) {
+        let now = self.now_ms;
         match action {
             nemesis::Action::None => {}
             nemesis::Action::Crash(id) => self.crash(id as usize - 1, false),
@@ -755,6 +780,18 @@ impl Sim {
             }
             nemesis::Action::Remove(id) => {
                 self.change_members(leader, ConfChangeType::RemoveNode, id, None);
+            }
+            nemesis::Action::Replace { remove, add } => {
+                let Some(shard) = leader.and_then(|l| self.nodes[l as usize - 1].shard.as_mut())
+                else {
+                    return;
+                };
+                let result = shard.propose_replace(remove, add);
+                let text = format!(
+                    "n{} proposes replacing n{remove} by n{add} (joint): {result:?}",
+                    leader.unwrap_or(0)
+                );
+                self.trace.log(now, &text);
             }
         }
     }
@@ -814,18 +851,27 @@ impl Sim {
     }
 
     /// Follows every running node's applied configuration. A node listed in a configuration
-    /// is admitted; a node is removed (stopped for good, as the production driver stops
-    /// itself) once some node's applied configuration no longer lists it although that node
-    /// applied past the entry that added it, or once it applied its own removal. Applied
-    /// entries are committed, so neither can be a stale or uncommitted view.
+    /// (an outgoing voter of a joint one too) is admitted; a node is removed (stopped for
+    /// good, as the production driver stops itself) once some node's applied configuration no
+    /// longer lists it although that node applied past the entry that added it, or once it
+    /// applied its own removal. Applied entries are committed, so neither can be a stale or
+    /// uncommitted view. Joint configurations applied anywhere are counted as replacements.
     fn observe_membership(&mut self) {
         let mut changed = false;
         for node in &mut self.nodes {
             let Some(shard) = node.shard.as_ref() else {
                 continue;
             };
-            let mut ids: Vec<u64> = shard.member_ids().collect();
-            ids.sort_unstable();
+            if let Some(joint) = shard.joint_config() {
+                if self.joint_configs.insert(joint.clone()) {
+                    let text = format!(
+                        "n{} applied a joint configuration: outgoing voters {:?}, incoming {:?}",
+                        node.id, joint.0, joint.1
+                    );
+                    self.trace.log(self.now_ms, &text);
+                }
+            }
+            let ids: Vec<u64> = shard.member_ids().into_iter().collect();
             let removed_self = shard.removed();
             if ids != node.members || removed_self {
                 let status = shard.status();
@@ -878,6 +924,15 @@ impl Sim {
         }
         for id in removed {
             let node = &mut self.nodes[id as usize - 1];
+            if node
+                .shard
+                .as_ref()
+                .is_some_and(|s| s.status().role == "leader")
+            {
+                self.removed_while_leading += 1;
+                self.trace
+                    .log(now, &format!("n{id} leads as it leaves the configuration"));
+            }
             node.gone = true;
             node.shard = None;
             node.restart_at_ms = None;
@@ -947,9 +1002,10 @@ impl Sim {
     }
 
     /// Whether every node not removed runs, a leader is known and has committed its whole
-    /// log (so no membership change is in flight), no removed node is still waiting to be
-    /// noticed, and every member of the leader's configuration has applied that same log. A
-    /// joiner that never made it into a configuration is not a member and is not waited for.
+    /// log (so no membership change is in flight) and is not in a joint configuration (every
+    /// replacement finished), no removed node is still waiting to be noticed, and every
+    /// member of the leader's configuration has applied that same log. A joiner that never
+    /// made it into a configuration is not a member and is not waited for.
     fn settled(&mut self) -> bool {
         if self.nodes.iter().any(|n| !n.gone && n.shard.is_none()) {
             return false;
@@ -966,7 +1022,11 @@ impl Sim {
         else {
             return false;
         };
-        if !leader.caught_up || leader.last_index != leader.commit {
+        // A joint configuration must have been left: the run checks that it always is.
+        if !leader.caught_up
+            || leader.last_index != leader.commit
+            || !leader.voters_outgoing.is_empty()
+        {
             return false;
         }
         let mut members: Vec<u64> = leader
@@ -1063,6 +1123,8 @@ impl Sim {
             members_added: self.members_added,
             members_promoted: self.members_promoted,
             members_removed: self.members_removed,
+            members_replaced: self.joint_configs.len() as u64,
+            removed_while_leading: self.removed_while_leading,
             final_applied: self
                 .nodes
                 .iter()

@@ -15,9 +15,12 @@
 //! - membership churn between 3 and 5 voters: add a brand-new node as a learner (it is opened
 //!   as a joiner: empty configuration, log at 0, so it needs a snapshot first), promote a
 //!   learner, remove a voter (possibly the leader) when the remaining voters that run still
-//!   form a majority, or remove a learner. Decisions use the leader's applied configuration:
-//!   raft-rs refuses a conf change while another is unapplied, so at most one is in flight and
-//!   the bounds hold. Ids are never reused.
+//!   form a majority, remove a learner, or replace a voter (possibly the leader) by a running
+//!   learner in one joint-consensus change (promote and remove at once, through C_old,new)
+//!   when the new configuration's running voters form a majority. Decisions use the leader's
+//!   applied configuration: the shard refuses a conf change while another is unapplied or a
+//!   joint configuration is not left, so at most one is in flight and the bounds hold. Ids
+//!   are never reused. A leader chosen to leave first hands leadership to another voter.
 
 use super::network::Network;
 use super::rng::Rng;
@@ -44,6 +47,13 @@ pub enum Action {
     Promote(u64),
     /// Propose removing this member.
     Remove(u64),
+    /// Propose replacing voter `remove` by learner `add` in one joint-consensus change.
+    Replace {
+        /// The voter that leaves.
+        remove: u64,
+        /// The learner that becomes a voter.
+        add: u64,
+    },
 }
 
 /// What the nemesis knows of the cluster's shape when it acts.
@@ -72,6 +82,8 @@ pub struct Nemesis {
     /// A leader chosen for removal: leadership moves away first (the shard refuses to remove
     /// the leader, since raft-rs 0.7 panics on a leader that removed itself), then it goes.
     remove_after_transfer: Option<u64>,
+    /// The same for a leader chosen to be replaced: `(leader, learner)`.
+    replace_after_transfer: Option<(u64, u64)>,
     next_ms: u64,
     heal_at_ms: Option<u64>,
     partitions: u64,
@@ -84,9 +96,18 @@ impl Nemesis {
         Nemesis {
             topology_faults,
             remove_after_transfer: None,
+            replace_after_transfer: None,
             next_ms: 300,
             heal_at_ms: None,
             partitions: 0,
+        }
+    }
+
+    /// A nemesis that never acts, for scripted scenarios that make their own faults.
+    pub fn quiet() -> Nemesis {
+        Nemesis {
+            next_ms: u64::MAX,
+            ..Nemesis::new(false)
         }
     }
 
@@ -266,25 +287,67 @@ impl Nemesis {
                     .map(Action::Promote),
             );
         }
+        // A replacement keeps the voter count: a majority of the same size, among the voters
+        // that stay and the learner that joins them.
+        let same_size_majority = voters.len() / 2 + 1;
+        let replaceable = |learner: u64| -> Vec<u64> {
+            voters
+                .iter()
+                .copied()
+                .filter(|v| {
+                    let staying = voters.iter().filter(|o| *o != v && running(o)).count();
+                    staying + usize::from(running(&learner)) >= same_size_majority
+                })
+                .collect()
+        };
         if let Some(old_leader) = self.remove_after_transfer.take() {
             if old_leader != leader && removable.contains(&old_leader) {
                 return Action::Remove(old_leader);
             }
         }
+        if let Some((old_leader, learner)) = self.replace_after_transfer.take() {
+            if old_leader != leader
+                && learners.contains(&learner)
+                && running(&learner)
+                && replaceable(learner).contains(&old_leader)
+            {
+                return Action::Replace {
+                    remove: old_leader,
+                    add: learner,
+                };
+            }
+        }
         if !removable.is_empty() {
             options.push(Action::Remove(rng.pick(&removable)));
+        }
+        if let Some(&learner) = learners.iter().find(|l| running(l)) {
+            let candidates = replaceable(learner);
+            if !candidates.is_empty() {
+                options.push(Action::Replace {
+                    remove: rng.pick(&candidates),
+                    add: learner,
+                });
+            }
         }
         if options.is_empty() {
             return Action::None;
         }
         let chosen = rng.below(options.len() as u64) as usize;
+        let others =
+            |id: u64| -> Vec<u64> { voters.iter().copied().filter(|v| *v != id).collect() };
         match options.swap_remove(chosen) {
             Action::Remove(id) if id == leader => {
-                let others: Vec<u64> = voters.iter().copied().filter(|v| *v != id).collect();
                 self.remove_after_transfer = Some(id);
                 Action::Transfer {
                     via: leader,
-                    to: rng.pick(&others),
+                    to: rng.pick(&others(id)),
+                }
+            }
+            Action::Replace { remove, add } if remove == leader => {
+                self.replace_after_transfer = Some((remove, add));
+                Action::Transfer {
+                    via: leader,
+                    to: rng.pick(&others(remove)),
                 }
             }
             action => action,
