@@ -408,6 +408,12 @@ impl Shard {
         Ok(())
     }
 
+    /// Whether raft-rs has a Ready for [`Shard::collect_ready`] (the driver keeps going while
+    /// it does).
+    pub fn has_ready(&self) -> bool {
+        !self.removed() && self.raw.has_ready()
+    }
+
     /// Whether this node leads the group (only the leader accepts proposals and reads). A
     /// leader that applied its own removal (it left a joint configuration it was outgoing in)
     /// does not count: it is about to stop.

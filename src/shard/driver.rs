@@ -217,9 +217,13 @@ impl Driver {
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut requests = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
         let mut incoming = Vec::with_capacity(MAX_REQUESTS_PER_ROUND);
+        // Set when a round stopped at MAX_READY_ITERATIONS with work left: the next round then
+        // starts at once instead of waiting for a message or the next tick.
+        let mut more_ready = false;
         loop {
             self.shard.set_time(now_ms());
             tokio::select! {
+                () = std::future::ready(()), if more_ready => {}
                 received = self.rx.recv_many(&mut requests, MAX_REQUESTS_PER_ROUND) => {
                     if received == 0 {
                         break;
@@ -260,7 +264,7 @@ impl Driver {
                     return Err(self.fail_all(e.to_string()));
                 }
             }
-            self.process_readies()?;
+            more_ready = self.process_readies()?;
             for (id, addr) in self.shard.added_members() {
                 if !self.transport.knows(*id) {
                     self.transport.add_peer(*id, addr.clone());
@@ -368,7 +372,8 @@ impl Driver {
         None
     }
 
-    fn process_readies(&mut self) -> Result<(), ShardError> {
+    /// Runs up to [`MAX_READY_ITERATIONS`] Readys; returns whether raft-rs has more.
+    fn process_readies(&mut self) -> Result<bool, ShardError> {
         // raft-rs asks storage for a snapshot while stepping a message, outside any Ready.
         let mut effects = Effects::default();
         if let Err(e) = self.shard.prepare_wanted_snapshot(&mut effects) {
@@ -383,7 +388,7 @@ impl Driver {
                 self.local
                     .enabled
                     .store(self.shard.local_reads_safe(), Ordering::Release);
-                return Ok(());
+                return Ok(false);
             };
             // raft-rs allows a Ready's plain messages (a leader's appends and heartbeats) to go
             // out before its entries are durable, so the followers' fsyncs overlap ours.
@@ -414,7 +419,9 @@ impl Driver {
                 .enabled
                 .store(self.shard.local_reads_safe(), Ordering::Release);
         }
-        Ok(())
+        // Reads queued behind a round that came back in the last iteration start theirs now.
+        self.shard.flush_reads();
+        Ok(self.shard.has_ready())
     }
 
     fn propose_expiry(&mut self) {

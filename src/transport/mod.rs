@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn, Instrument};
@@ -44,6 +44,9 @@ const RECONNECT_MAX: Duration = Duration::from_secs(2);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most messages written before a flush.
 const WRITE_BATCH: usize = 256;
+/// Read buffer of a peer connection: one `read` takes in every frame the peer flushed at once,
+/// instead of two reads (header, payload) per frame.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Longest advertised address in a handshake.
 pub const MAX_ADVERTISED_ADDR_LEN: usize = 256;
 /// Largest handshake frame: the fixed part and two addresses. Read before the peer is known,
@@ -341,6 +344,7 @@ async fn receive(
     let admin = reachable_from(advertised.admin, addr);
     directory.record(from, resp, admin);
     info!(peer = from, %addr, %resp, %admin, "peer connected");
+    let mut stream = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
         let bytes = frame::read(&mut stream).await?;
         // A full inbox means the Raft loop is behind; dropping is safe (Raft retries).
