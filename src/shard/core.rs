@@ -260,6 +260,12 @@ impl Shard {
             max_inflight_msgs: 256,
             check_quorum: true,
             pre_vote: true,
+            // A new commit index rides on the next append or heartbeat instead of an empty
+            // append of its own to every follower (and its response): under load the next
+            // append follows at once, so this halves the leader's peer messages. Followers
+            // learn it at the latest with the next heartbeat (reads through ReadIndex wait for
+            // it; READONLY reads may be that much staler).
+            skip_bcast_commit: true,
             min_election_tick: if config.randomized_election {
                 0
             } else {
