@@ -169,6 +169,9 @@ pub struct ServerArgs {
     /// Most client connections.
     #[arg(long, env = "TINKERDB_MAX_CLIENTS")]
     pub max_clients: Option<usize>,
+    /// Runtime threads (0: one per CPU core).
+    #[arg(long, env = "TINKERDB_IO_THREADS")]
+    pub io_threads: Option<usize>,
     /// Log filter, e.g. `info`, `debug`, `tinkerdb=trace`.
     #[arg(long, env = "TINKERDB_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -198,6 +201,7 @@ impl ServerArgs {
             fsync_interval_ms,
             snapshot_entries,
             max_clients,
+            io_threads,
             log_level,
             log_format
         );

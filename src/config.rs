@@ -40,6 +40,9 @@ pub enum ConfigError {
     },
 }
 
+/// Most runtime threads `io_threads` may ask for.
+pub const MAX_IO_THREADS: usize = 1024;
+
 /// When the WAL makes an appended write durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -121,6 +124,10 @@ pub struct Config {
     pub max_inline_len: usize,
     /// Most requests queued for the Raft loop before clients wait (backpressure).
     pub max_pending_requests: usize,
+    /// Threads of the node's async runtime (connections, peer transport, the Raft loop);
+    /// 0 means one per CPU core. Nodes that share a host can each take their share of its
+    /// cores: fewer threads than runnable tasks means fewer cross-thread wake-ups.
+    pub io_threads: usize,
     /// Raft logical clock period.
     pub tick_ms: u64,
     /// Ticks without a leader before a follower campaigns.
@@ -169,6 +176,7 @@ impl Default for Config {
             max_multibulk_len: 1 << 20,
             max_inline_len: 64 << 10,
             max_pending_requests: 4096,
+            io_threads: 0,
             tick_ms: 100,
             election_ticks: 5,
             heartbeat_ticks: 1,
@@ -214,6 +222,9 @@ impl Config {
         }
         if self.fsync_interval_ms == 0 || self.fsync_interval_ms > 10_000 {
             return invalid("fsync_interval_ms", "must be between 1 and 10000");
+        }
+        if self.io_threads > MAX_IO_THREADS {
+            return invalid("io_threads", "must be between 0 (one per core) and 1024");
         }
         if self.snapshot_entries < 100 {
             return invalid("snapshot_entries", "must be at least 100");
@@ -349,6 +360,18 @@ mod tests {
         std::fs::write(&path, "lisen = 1\n").expect("write");
         let err = Config::from_file(&path).expect_err("typo must be refused");
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn io_threads_are_bounded() {
+        let mut config = Config {
+            io_threads: 1,
+            ..Config::default()
+        };
+        config.validate().expect("one thread is fine");
+        config.io_threads = MAX_IO_THREADS + 1;
+        let err = config.validate().expect_err("too many threads");
+        assert!(err.to_string().contains("io_threads"), "{err}");
     }
 
     #[test]

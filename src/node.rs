@@ -56,11 +56,12 @@ pub enum NodeError {
 
 /// Runs a node until it is told to stop. Blocks the calling thread.
 pub fn run(config: Config) -> Result<(), NodeError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("tinkerdb-io")
-        .build()
-        .map_err(NodeError::Runtime)?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("tinkerdb-io");
+    if config.io_threads > 0 {
+        builder.worker_threads(config.io_threads);
+    }
+    let runtime = builder.build().map_err(NodeError::Runtime)?;
     // Every log line of this node (its tasks included) carries its id.
     let span = tracing::info_span!("node", node = config.node_id);
     runtime.block_on(run_async(config).instrument(span))

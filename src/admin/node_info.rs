@@ -71,6 +71,7 @@ fn config_json(c: &Config, show_users: bool) -> Value {
         "join": c.join,
         "fsync": match c.fsync { FsyncPolicy::Always => "always", FsyncPolicy::Batch => "batch" },
         "fsync_interval_ms": c.fsync_interval_ms,
+        "io_threads": c.io_threads,
         "snapshot_entries": c.snapshot_entries,
         "snapshot_log_bytes": c.snapshot_log_bytes,
         "wal_segment_bytes": c.wal_segment_bytes,
