@@ -607,7 +607,7 @@ impl Driver {
                     &header,
                     offset,
                     total,
-                    data,
+                    &data,
                 ) {
                     Ok(Some(msg)) => self.shard.step(msg)?,
                     Ok(None) => {}

@@ -21,8 +21,9 @@ pub enum PeerMessage {
     Raft {
         /// The Raft group.
         group: u64,
-        /// The messages.
-        messages: Vec<Vec<u8>>,
+        /// The messages. (`Bytes`, not `Vec<u8>`: serde copies them in bulk instead of byte by
+        /// byte; bincode encodes both the same way.)
+        messages: Vec<Bytes>,
     },
     /// A follower asks the leader to propose a client's write.
     Forward {
@@ -42,13 +43,13 @@ pub enum PeerMessage {
         transfer: (u64, u64),
         /// The raft-rs snapshot message without its data (protobuf), in every piece so any
         /// piece can be checked against the transfer.
-        header: Vec<u8>,
+        header: Bytes,
         /// Where this piece starts in the snapshot data.
         offset: u64,
         /// The whole snapshot data's length.
         total: u64,
         /// The piece.
-        data: Vec<u8>,
+        data: Bytes,
     },
     /// The leader tells a node it was removed from the cluster (a removed node may never see
     /// the entry that removes it committed, because it no longer gets the log).
@@ -85,8 +86,10 @@ impl PeerMessage {
             messages: messages
                 .iter()
                 .map(|m| {
-                    m.write_to_bytes()
-                        .expect("encoding an in-memory raft message cannot fail")
+                    Bytes::from(
+                        m.write_to_bytes()
+                            .expect("encoding an in-memory raft message cannot fail"),
+                    )
                 })
                 .collect(),
         }
@@ -105,9 +108,11 @@ pub fn snapshot_chunks(group: u64, msg: &Message) -> Vec<PeerMessage> {
     let meta = msg.get_snapshot().get_metadata();
     let mut header = msg.clone();
     header.mut_snapshot().data = Default::default();
-    let header = header
-        .write_to_bytes()
-        .expect("encoding an in-memory raft message cannot fail");
+    let header = Bytes::from(
+        header
+            .write_to_bytes()
+            .expect("encoding an in-memory raft message cannot fail"),
+    );
     let total = data.len() as u64;
     let pieces = data.chunks(SNAPSHOT_CHUNK_BYTES).collect::<Vec<_>>();
     let pieces = if pieces.is_empty() {
@@ -125,7 +130,7 @@ pub fn snapshot_chunks(group: u64, msg: &Message) -> Vec<PeerMessage> {
                 header: header.clone(),
                 offset,
                 total,
-                data: piece.to_vec(),
+                data: Bytes::copy_from_slice(piece),
             };
             offset += piece.len() as u64;
             chunk
@@ -157,7 +162,7 @@ impl SnapshotAssembly {
         header: &[u8],
         offset: u64,
         total: u64,
-        data: Vec<u8>,
+        data: &[u8],
     ) -> Result<Option<Message>, WireError> {
         if total > MAX_SNAPSHOT_BYTES {
             self.current = None;
@@ -185,7 +190,7 @@ impl SnapshotAssembly {
             self.current = None;
             return Ok(None);
         }
-        assembly.data.extend_from_slice(&data);
+        assembly.data.extend_from_slice(data);
         if (assembly.data.len() as u64) < total {
             return Ok(None);
         }
@@ -343,7 +348,7 @@ mod tests {
     }
 
     /// `(snapshot index, header, offset, total, data)` of each piece.
-    type Piece = (u64, Vec<u8>, u64, u64, Vec<u8>);
+    type Piece = (u64, Bytes, u64, u64, Bytes);
 
     fn pieces(msg: &Message) -> Vec<Piece> {
         snapshot_chunks(1, msg)
@@ -365,6 +370,17 @@ mod tests {
     }
 
     #[test]
+    fn bytes_fields_encode_as_byte_vectors_did() {
+        // Nodes of the previous release sent these fields as `Vec<u8>`; the encoding must not
+        // change under them.
+        let raw = vec![7u8, 0, 255];
+        assert_eq!(
+            bincode::serialize(&raw).expect("vec"),
+            bincode::serialize(&Bytes::from(raw.clone())).expect("bytes")
+        );
+    }
+
+    #[test]
     fn snapshots_travel_in_pieces_and_reassemble() {
         let msg = snapshot_message(SNAPSHOT_CHUNK_BYTES * 2 + 17);
         let parts = pieces(&msg);
@@ -373,14 +389,14 @@ mod tests {
         let mut out = None;
         for (index, header, offset, total, data) in parts {
             out = assembly
-                .add(1, (index, 3), &header, offset, total, data)
+                .add(1, (index, 3), &header, offset, total, &data)
                 .expect("valid");
         }
         assert_eq!(out.expect("complete"), msg);
         let empty = snapshot_message(0);
         let (index, header, offset, total, data) = pieces(&empty).remove(0);
         let whole = assembly
-            .add(1, (index, 3), &header, offset, total, data)
+            .add(1, (index, 3), &header, offset, total, &data)
             .expect("valid");
         assert_eq!(whole.expect("complete"), empty);
     }
@@ -393,14 +409,14 @@ mod tests {
         let mut assembly = SnapshotAssembly::default();
         for (index, header, offset, total, data) in parts {
             let out = assembly
-                .add(1, (index, 3), &header, offset, total, data)
+                .add(1, (index, 3), &header, offset, total, &data)
                 .expect("valid");
             assert!(
                 out.is_none(),
                 "an incomplete transfer never yields a snapshot"
             );
         }
-        let err = assembly.add(1, (40, 3), &[], 0, MAX_SNAPSHOT_BYTES + 1, Vec::new());
+        let err = assembly.add(1, (40, 3), &[], 0, MAX_SNAPSHOT_BYTES + 1, &[]);
         assert!(err.is_err(), "oversized claims are refused");
     }
 }
