@@ -16,6 +16,7 @@
 //! first use instead of a binary search of string compares.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use tinkerdb_resp::Frame;
@@ -67,9 +68,36 @@ pub fn position(name: &[u8]) -> Option<usize> {
     name_index().get(&*lower).copied()
 }
 
+/// FNV-1a for command names: every request looks its name up several times (dispatch, ACL,
+/// write flag, metrics), and SipHash was most of that cost. The table is fixed, so hostile
+/// names can only probe it, never grow a bucket.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type NameIndex = HashMap<&'static [u8], usize, BuildHasherDefault<NameHasher>>;
+
 /// Lowercase name → position in [`COMMANDS`], built once.
-fn name_index() -> &'static HashMap<&'static [u8], usize> {
-    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+fn name_index() -> &'static NameIndex {
+    static INDEX: OnceLock<NameIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
         COMMANDS
             .iter()
