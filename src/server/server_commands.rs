@@ -317,7 +317,12 @@ async fn cluster(session: &Session, args: &[Bytes]) -> Frame {
             let state = if r.leader != 0 { "ok" } else { "fail" };
             let text = format!(
                 "cluster_state:{state}\r\ncluster_slots_assigned:0\r\ncluster_known_nodes:{}\r\ncluster_size:1\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\nraft_leader_id:{}\r\nraft_commit_index:{}\r\n",
-                r.voters.len() + r.learners.len(),
+                r.voters
+                    .iter()
+                    .chain(&r.voters_outgoing)
+                    .chain(&r.learners)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
                 r.term,
                 r.term,
                 r.leader,
@@ -330,37 +335,52 @@ async fn cluster(session: &Session, args: &[Bytes]) -> Frame {
         }
         "nodes" => {
             let members = session.ctx().member_addresses(&status);
-            let mut text = String::new();
-            for id in r.voters.iter().chain(&r.learners) {
-                let addr = members.get(id).cloned().unwrap_or_default();
-                let mut flags = Vec::new();
-                if *id == r.node_id {
-                    flags.push("myself");
-                }
-                flags.push(if *id == r.leader { "master" } else { "slave" });
-                if r.learners.contains(id) {
-                    flags.push("nofailover");
-                }
-                let master = if *id == r.leader || r.leader == 0 {
-                    "-".to_string()
-                } else {
-                    node_name(r.leader)
-                };
-                text.push_str(&format!(
-                    "{} {addr}@{} {} {master} 0 0 {} connected\n",
-                    node_name(*id),
-                    addr.rsplit(':').next().unwrap_or("0"),
-                    flags.join(","),
-                    r.term
-                ));
-            }
             Frame::Verbatim {
                 format: *b"txt",
-                text: Bytes::from(text),
+                text: Bytes::from(cluster_nodes_text(r, &members)),
             }
         }
         _ => unknown_subcommand("cluster", &args[1]),
     }
+}
+
+/// `CLUSTER NODES` lines for the group's members (`members`: their addresses). During a joint
+/// configuration (replace-node) the outgoing voters are still members until it is left; they
+/// are listed with `nofailover`, as learners are.
+fn cluster_nodes_text(
+    r: &crate::shard::RaftStatus,
+    members: &std::collections::BTreeMap<u64, String>,
+) -> String {
+    let node_name = |id: u64| format!("{id:040x}");
+    let leaving = r
+        .voters_outgoing
+        .iter()
+        .filter(|id| !r.voters.contains(id) && !r.learners.contains(id));
+    let mut text = String::new();
+    for id in r.voters.iter().chain(&r.learners).chain(leaving) {
+        let addr = members.get(id).cloned().unwrap_or_default();
+        let mut flags = Vec::new();
+        if *id == r.node_id {
+            flags.push("myself");
+        }
+        flags.push(if *id == r.leader { "master" } else { "slave" });
+        if !r.voters.contains(id) {
+            flags.push("nofailover");
+        }
+        let master = if *id == r.leader || r.leader == 0 {
+            "-".to_string()
+        } else {
+            node_name(r.leader)
+        };
+        text.push_str(&format!(
+            "{} {addr}@{} {} {master} 0 0 {} connected\n",
+            node_name(*id),
+            addr.rsplit(':').next().unwrap_or("0"),
+            flags.join(","),
+            r.term
+        ));
+    }
+    text
 }
 
 fn time() -> Frame {
@@ -768,5 +788,34 @@ mod tests {
         assert_eq!(access_of("config", Some("get")), Access::Read);
         assert_eq!(access_of("config", Some("set")), Access::Admin);
         assert_eq!(access_of("ping", None), Access::Read);
+    }
+
+    #[test]
+    fn cluster_nodes_lists_outgoing_voters_during_a_replacement() {
+        // Node 2 is being replaced by node 4: joint configuration {1,3,4} x {1,2,3}.
+        let r = crate::shard::RaftStatus {
+            node_id: 1,
+            leader: 1,
+            term: 7,
+            voters: vec![1, 3, 4],
+            voters_outgoing: vec![1, 2, 3],
+            ..Default::default()
+        };
+        let members = (1..=4)
+            .map(|id| (id, format!("10.0.0.{id}:7380")))
+            .collect();
+        let text = cluster_nodes_text(&r, &members);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let line_of = |id: u64| {
+            lines
+                .iter()
+                .find(|l| l.starts_with(&format!("{id:040x} ")))
+                .unwrap_or_else(|| panic!("node {id} missing: {text}"))
+        };
+        assert!(line_of(1).contains(" myself,master - "), "{text}");
+        assert!(line_of(2).contains(" slave,nofailover "), "{text}");
+        assert!(line_of(4).contains(" slave "), "{text}");
+        assert!(!line_of(4).contains("nofailover"), "{text}");
     }
 }

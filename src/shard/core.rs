@@ -137,7 +137,7 @@ pub struct PeerProgress {
 }
 
 /// Raft role and progress, for INFO and the admin API.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RaftStatus {
     /// Raft group id.
     pub group: u64,
