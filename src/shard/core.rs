@@ -12,6 +12,7 @@
 //! Invariants (asserted): the applied index only grows, and never passes the commit index.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use protobuf::Message as _;
@@ -20,12 +21,12 @@ use raft::prelude::{
     Entry, EntryType, Message, MessageType, Ready, Snapshot,
 };
 use raft::{Changer, ProgressState, RawNode, StateRole};
-use tinkerdb_kv::ReadCtx;
 use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
 use tracing::{error, info};
 
 use super::entry::{DbCommand, Payload, ProposalTag};
+use super::read_barrier::ReadBarrier;
 use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
 use super::state_machine::{SharedUsers, StateMachine};
 use super::storage::LogStore;
@@ -109,9 +110,6 @@ pub struct ShardConfig {
     pub metrics: ShardMetrics,
 }
 
-/// Most reads attached to one ReadIndex round; more wait for the next round.
-const MAX_READS_PER_ROUND: usize = 4096;
-
 /// Most ReadIndex rounds in flight at once. Each round costs a heartbeat to every follower and
 /// their answers; reads that arrive while the rounds are out wait and share the next one, so
 /// under load one heartbeat serves hundreds of reads instead of a few (as etcd batches them).
@@ -186,12 +184,16 @@ pub struct Shard {
     applied: u64,
     now_ms: u64,
     last_proposed_ms: u64,
-    random: u64,
-    queued_reads: Vec<(u64, ReadOp)>,
-    inflight_reads: BTreeMap<u64, (u32, Vec<(u64, ReadOp)>)>,
+    /// ReadIndex rounds asked for and not yet answered: round -> ticks since last asked.
+    inflight_reads: BTreeMap<u64, u32>,
     proposed: BTreeMap<u64, u64>,
-    confirmed_reads: Vec<(u64, Vec<(u64, ReadOp)>)>,
+    /// Rounds whose read index came back, waiting for it to be applied: (round, index).
+    confirmed_reads: Vec<(u64, u64)>,
     next_read_round: u64,
+    /// Connections waiting for a round to read the applied state themselves.
+    barrier: Arc<ReadBarrier>,
+    /// A connection asked for a round that has not started yet.
+    round_wanted: bool,
 }
 
 impl Shard {
@@ -298,12 +300,12 @@ impl Shard {
             applied,
             now_ms: 0,
             last_proposed_ms: 0,
-            random: 0x9e37_79b9_7f4a_7c15,
-            queued_reads: Vec::new(),
             inflight_reads: BTreeMap::new(),
             proposed: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             next_read_round: 1,
+            barrier: Arc::default(),
+            round_wanted: false,
         })
     }
 
@@ -322,7 +324,7 @@ impl Shard {
         self.raw.tick();
         self.leave_stalled_joint_config();
         let mut retry = Vec::new();
-        for (round, (age, _)) in self.inflight_reads.iter_mut() {
+        for (round, age) in self.inflight_reads.iter_mut() {
             *age += 1;
             if *age >= READ_RETRY_TICKS {
                 *age = 0;
@@ -428,11 +430,12 @@ impl Shard {
     }
 
     /// Whether connections may read the applied state directly (see `LocalReads`): this node
-    /// is the only voter and has committed in its term.
+    /// is the only voter and has applied an entry of its term (so also everything from before
+    /// a restart).
     pub fn local_reads_safe(&self) -> bool {
         self.is_leader()
             && self.raw.raft.prs().conf().voters().ids().len() == 1
-            && self.raw.raft.commit_to_current_term()
+            && self.raw.raft.raft_log.term(self.applied) == Ok(self.raw.raft.term)
     }
 
     /// The replicated users, shared with connections.
@@ -470,36 +473,38 @@ impl Shard {
         Ok(())
     }
 
-    /// Queues a linearizable read; it runs once a ReadIndex round confirms leadership and the
-    /// state machine has applied up to the read index.
-    pub fn read(&mut self, op: ReadOp, token: u64) -> Result<(), ShardError> {
-        if self.raw.raft.leader_id == 0 {
-            // Followers read too (raft-rs forwards the ReadIndex to the leader), but only once
-            // a leader is known.
-            return Err(ShardError::NotLeader { leader: 0 });
-        }
-        self.queued_reads.push((token, op));
-        Ok(())
+    /// The barrier through which connections wait for ReadIndex rounds and then read the
+    /// applied state themselves (see [`ReadBarrier`]).
+    pub fn read_barrier(&self) -> Arc<ReadBarrier> {
+        Arc::clone(&self.barrier)
     }
 
-    /// Starts one ReadIndex round for all queued reads (batching: one round serves them all),
-    /// unless [`MAX_READ_ROUNDS_IN_FLIGHT`] are already out: then the reads wait for one of
-    /// them to return (or be retried by [`Shard::tick`]).
+    /// Starts one ReadIndex round for every read waiting at the barrier (batching: one round
+    /// serves them all), unless [`MAX_READ_ROUNDS_IN_FLIGHT`] are already out: then the reads
+    /// wait for one of them to return (or be retried by [`Shard::tick`]).
+    ///
+    /// Followers read too (raft-rs forwards the ReadIndex to the leader), but only once a
+    /// leader is known; a new leader must first commit an entry of its own term (raft-rs would
+    /// drop the request). Until then the reads wait here, bounded by their connection's
+    /// timeout.
     pub fn flush_reads(&mut self) {
-        if self.queued_reads.is_empty()
+        if self.barrier.take_wanted() {
+            self.round_wanted = true;
+        }
+        if !self.round_wanted
             || self.inflight_reads.len() >= MAX_READ_ROUNDS_IN_FLIGHT
             || self.removed()
+            || self.raw.raft.leader_id == 0
             || (self.is_leader() && !self.raw.raft.commit_to_current_term())
         {
-            // A new leader must commit an entry of its own term before it can serve reads;
-            // raft-rs would drop the request, so the reads wait here.
             return;
         }
-        let take = self.queued_reads.len().min(MAX_READS_PER_ROUND);
-        let batch: Vec<_> = self.queued_reads.drain(..take).collect();
         let round = self.next_read_round;
         self.next_read_round += 1;
-        self.inflight_reads.insert(round, (0, batch));
+        self.round_wanted = false;
+        self.inflight_reads.insert(round, 0);
+        // Published before the read index is asked for: see the barrier's ordering argument.
+        self.barrier.round_started(round);
         self.raw.read_index(round.to_le_bytes().to_vec());
     }
 
@@ -564,7 +569,7 @@ impl Shard {
         let persisted = rd.take_persisted_messages();
         self.raw.advance_append_async(rd);
         self.report_applied();
-        self.serve_confirmed_reads(effects);
+        self.serve_confirmed_reads();
         if self.snapshot_due() {
             if let Err(e) = self.snapshot_now(effects) {
                 error!(error = %e, group = self.config.group, "snapshot failed; will retry later");
@@ -1084,42 +1089,22 @@ impl Shard {
         let Some(round) = ctx.try_into().ok().map(u64::from_le_bytes) else {
             return;
         };
-        if let Some((_, reads)) = self.inflight_reads.remove(&round) {
-            self.confirmed_reads.push((index, reads));
+        if self.inflight_reads.remove(&round).is_some() {
+            self.confirmed_reads.push((round, index));
         }
     }
 
-    fn serve_confirmed_reads(&mut self, effects: &mut Effects) {
+    /// Releases the barrier's waiters for every round whose read index is now applied.
+    fn serve_confirmed_reads(&mut self) {
         let applied = self.applied;
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed_reads)
-            .into_iter()
-            .partition(|(index, _)| *index <= applied);
-        self.confirmed_reads = waiting;
-        for (_, reads) in ready {
-            for (token, op) in reads {
-                let result = Ok(self.run_read(op));
-                effects.done.push(Done { token, result });
+        let barrier = &self.barrier;
+        self.confirmed_reads.retain(|&(round, index)| {
+            let ready = index <= applied;
+            if ready {
+                barrier.confirm(round);
             }
-        }
-    }
-
-    fn run_read(&mut self, op: ReadOp) -> Vec<Frame> {
-        match op {
-            ReadOp::Commands { tenant, ops } => {
-                self.random = xorshift(self.random);
-                let ctx = ReadCtx {
-                    now_ms: self.now_ms,
-                    random: self.random,
-                };
-                self.sm.read(&tenant, &ops, &ctx)
-            }
-            ReadOp::Versions { tenant, keys } => self
-                .sm
-                .versions(&tenant, &keys, self.now_ms)
-                .into_iter()
-                .map(|v| Frame::Integer(v as i64))
-                .collect(),
-        }
+            !ready
+        });
     }
 }
 
@@ -1215,13 +1200,6 @@ fn to_wal_entry(entry: &Entry) -> LogEntry {
 fn encode_conf_state(cs: &ConfState) -> Vec<u8> {
     cs.write_to_bytes()
         .expect("encoding an in-memory conf state cannot fail")
-}
-
-fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
 }
 
 impl From<SnapshotError> for ShardError {

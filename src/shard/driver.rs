@@ -126,6 +126,8 @@ pub fn start(
     let users = shard.users();
     let local = Arc::new(LocalReads {
         enabled: AtomicBool::new(false),
+        leader: AtomicU64::new(0),
+        barrier: shard.read_barrier(),
         keyspace: shard.state().shared_keyspace(),
         random: AtomicU64::new(now_ms()),
     });
@@ -176,7 +178,7 @@ enum Waiter {
 
 /// How long a request may wait for the cluster before its client gets an error. A write that
 /// times out may still be applied later, and the error says so.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Driver {
     rx: mpsc::Receiver<Request>,
@@ -240,6 +242,7 @@ impl Driver {
                     self.expire_waiters();
                 }
                 _ = expiry.tick() => self.propose_expiry(),
+                () = self.local.barrier.wanted() => {}
                 done = self.wal_done.recv() => self.wal_reported(done)?,
             }
             // Let the tasks that are already runnable (connections, peer readers) hand over
@@ -306,15 +309,6 @@ impl Driver {
                     let _ = reply.send(Err(e));
                 } else {
                     self.wait(token, Waiter::Client(reply));
-                }
-            }
-            Request::Read { op, reply } => {
-                let token = self.token();
-                match self.shard.read(op, token) {
-                    Ok(()) => self.wait(token, Waiter::Client(reply)),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
                 }
             }
             Request::Save { reply } => {
@@ -385,9 +379,7 @@ impl Driver {
             let mut effects = Effects::default();
             let Some(ready) = self.shard.collect_ready(&mut effects) else {
                 self.deliver(effects);
-                self.local
-                    .enabled
-                    .store(self.shard.local_reads_safe(), Ordering::Release);
+                self.publish_read_state();
                 return Ok(false);
             };
             // raft-rs allows a Ready's plain messages (a leader's appends and heartbeats) to go
@@ -415,13 +407,21 @@ impl Driver {
             }
             self.compact(&effects);
             self.deliver(effects);
-            self.local
-                .enabled
-                .store(self.shard.local_reads_safe(), Ordering::Release);
+            self.publish_read_state();
         }
         // Reads queued behind a round that came back in the last iteration start theirs now.
         self.shard.flush_reads();
         Ok(self.shard.has_ready())
+    }
+
+    /// Tells connections whether they may read without a round, and whom the node follows.
+    fn publish_read_state(&self) {
+        self.local
+            .enabled
+            .store(self.shard.local_reads_safe(), Ordering::Release);
+        self.local
+            .leader
+            .store(self.shard.leader(), Ordering::Release);
     }
 
     fn propose_expiry(&mut self) {

@@ -1,6 +1,6 @@
 //! The client side of the Raft loop: [`ShardHandle`], the cheap cloneable handle connections
-//! and the admin API use, the requests it sends, and the local (lease-free) read path that a
-//! single-voter leader allows.
+//! and the admin API use, the requests it sends, and the read path: reads run on the caller's
+//! task once the Raft loop allows (at once on a single voter, else after a ReadIndex round).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use tinkerdb_wal::WalStats;
 use tokio::sync::{mpsc, oneshot};
 
 use super::core::{RaftStatus, ReadOp};
-use super::driver::now_ms;
+use super::driver::{now_ms, REQUEST_TIMEOUT};
 use super::entry::Payload;
+use super::read_barrier::ReadBarrier;
 use super::snapshot::SnapshotInfo;
 use super::state_machine::{read_commands, read_versions, SharedKeyspace, SharedUsers};
 use super::ShardError;
@@ -28,10 +29,6 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, ShardError>>;
 pub(super) enum Request {
     Propose {
         payload: Payload,
-        reply: Reply<Vec<Frame>>,
-    },
-    Read {
-        op: ReadOp,
         reply: Reply<Vec<Frame>>,
     },
     Save {
@@ -112,15 +109,20 @@ pub struct ShardHandle {
     pub(super) local: Arc<LocalReads>,
 }
 
-/// Reads a connection may serve itself, without a round trip through the Raft loop.
+/// What connections need to read the applied state themselves.
 ///
-/// Safe only while the loop says so: today when this node is the group's only voter and has
-/// committed an entry in its term. Then nobody else can commit, every acknowledged write is
+/// Every read runs on the connection's task against the shared keyspace; what differs is
+/// what it waits for first. When `enabled`, nothing: this node is the group's only voter and
+/// has applied an entry of its term, so nobody else can commit, every acknowledged write is
 /// already applied (replies are sent after apply), and the applied state is exactly what a
-/// ReadIndex round would wait for. Leader leases for multi-voter groups will set it too.
+/// ReadIndex round would wait for. Otherwise the read waits at the `barrier` for a ReadIndex
+/// round that started after it arrived.
 #[derive(Debug)]
 pub(super) struct LocalReads {
     pub(super) enabled: AtomicBool,
+    /// The leader this node knows (0: none), so a read fails at once during an election.
+    pub(super) leader: AtomicU64,
+    pub(super) barrier: Arc<ReadBarrier>,
     pub(super) keyspace: SharedKeyspace,
     pub(super) random: AtomicU64,
 }
@@ -132,12 +134,28 @@ impl ShardHandle {
         self.call(|reply| Request::Propose { payload, reply }).await
     }
 
-    /// Runs a linearizable read: locally when that is safe, else through a ReadIndex round.
+    /// Runs a linearizable read: at once when this node is the only voter, else after a
+    /// ReadIndex round that started after the read arrived (see [`ReadBarrier`]). Either way
+    /// the read itself runs here, on the caller's task.
     pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
-        if self.local.enabled.load(Ordering::Acquire) {
-            return Ok(self.read_locally(op));
+        if !self.local.enabled.load(Ordering::Acquire) {
+            let leader = self.local.leader.load(Ordering::Acquire);
+            if leader == 0 {
+                return Err(ShardError::NotLeader { leader });
+            }
+            let barrier = &self.local.barrier;
+            let round = barrier.request();
+            if !barrier.is_confirmed(round)
+                && tokio::time::timeout(REQUEST_TIMEOUT, barrier.wait(round))
+                    .await
+                    .is_err()
+            {
+                return Err(ShardError::Retry(
+                    "timed out waiting for the cluster to confirm the read".into(),
+                ));
+            }
         }
-        self.call(|reply| Request::Read { op, reply }).await
+        Ok(self.read_locally(op))
     }
 
     /// Reads this node's applied state without any round trip: fast, possibly stale on a

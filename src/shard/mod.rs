@@ -9,7 +9,8 @@
 //! the driver proposes it, writes the Ready's entries to the WAL, fsyncs once for everything
 //! gathered in that round (group commit), advances raft-rs, applies the committed entries and
 //! sends each client its replies. A read takes a ReadIndex round (one round serves every read
-//! queued meanwhile) and runs once the state machine has applied that index.
+//! that arrived meanwhile); once the state machine has applied that index, the connection
+//! reads the shared keyspace itself (see `read_barrier`).
 //!
 //! Nothing outside this module touches raft-rs types.
 
@@ -17,6 +18,7 @@ mod core;
 mod driver;
 mod entry;
 mod handle;
+mod read_barrier;
 mod snapshot;
 mod state_machine;
 mod storage;

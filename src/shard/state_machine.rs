@@ -97,17 +97,6 @@ impl StateMachine {
         }
     }
 
-    /// Runs read-only commands against the applied state (after a ReadIndex confirmed it is
-    /// current).
-    pub fn read(&self, tenant: &str, ops: &[DbCommand], ctx: &ReadCtx) -> Vec<Frame> {
-        read_commands(&self.keyspace_read(), tenant, ops, ctx)
-    }
-
-    /// Current versions of keys, for `WATCH`.
-    pub fn versions(&self, tenant: &str, keys: &[(u8, bytes::Bytes)], now_ms: u64) -> Vec<u64> {
-        read_versions(&self.keyspace_read(), tenant, keys, now_ms)
-    }
-
     /// The keyspace, for INFO and active expiry sampling.
     pub fn keyspace_read(&self) -> RwLockReadGuard<'_, Keyspace> {
         self.keyspace.read().unwrap_or_else(|p| p.into_inner())

@@ -69,14 +69,18 @@ use tinkerdb_lincheck::{render, Budget, CheckResult};
 
 use raft::prelude::ConfChangeType;
 
-use super::core::{Effects, ReadOp, Shard, ShardConfig};
+use super::core::{Done, Effects, Shard, ShardConfig};
+use super::entry::DbCommand;
 use super::snapshot::SnapshotStore;
+use super::state_machine::read_commands;
+use super::ShardError;
 use crate::acl::DEFAULT_TENANT;
 use crate::metrics::ShardMetrics;
 use clients::{Clients, Request};
 use disk::Disk;
 use network::{Network, NetworkConfig};
 use rng::Rng;
+use tinkerdb_kv::ReadCtx;
 use trace::Trace;
 
 /// The Raft group every node serves.
@@ -171,6 +175,9 @@ struct Node {
     restart_at_ms: Option<u64>,
     /// Tokens of client requests waiting on this node, with their client.
     waiters: BTreeMap<u64, u64>,
+    /// Reads waiting at this node's read barrier, by token: the round each waits for and its
+    /// commands (a connection runs them itself once the round is confirmed).
+    reads: BTreeMap<u64, (u64, Vec<DbCommand>)>,
     next_token: u64,
     /// Readys handed to the simulated WAL thread, not yet reported durable, with the messages
     /// that wait for that (the driver's `persisting`).
@@ -196,6 +203,7 @@ impl Node {
             next_tick_ms: 0,
             restart_at_ms: Some(start_ms),
             waiters: BTreeMap::new(),
+            reads: BTreeMap::new(),
             next_token: 1,
             persisting: VecDeque::new(),
             persist_due_ms: None,
@@ -418,6 +426,7 @@ impl Sim {
         let now = self.now_ms;
         for (node, token) in self.clients.expire(now, &mut self.rng) {
             self.nodes[node as usize - 1].waiters.remove(&token);
+            self.nodes[node as usize - 1].reads.remove(&token);
             self.trace
                 .log(now, &format!("client request {token} on n{node} timed out"));
         }
@@ -445,12 +454,14 @@ impl Sim {
         node.next_token += 1;
         let result = if request.kind.is_write() {
             shard.propose(request.kind.payload(), token)
+        } else if shard.leader() == 0 {
+            // What `ShardHandle::read` answers during an election.
+            Err(ShardError::NotLeader { leader: 0 })
         } else {
-            let op = ReadOp::Commands {
-                tenant: DEFAULT_TENANT.to_string(),
-                ops: request.kind.read_commands(),
-            };
-            shard.read(op, token)
+            let round = shard.read_barrier().request();
+            node.reads
+                .insert(token, (round, request.kind.read_commands()));
+            Ok(())
         };
         let text = format!(
             "c{} → n{} token {token}: {:?} ({})",
@@ -596,7 +607,31 @@ impl Sim {
                 shard.report_snapshot(to, sent);
             }
         }
-        for done in effects.done {
+        let mut done_list = effects.done;
+        // Reads whose round is confirmed run now, against the applied state, as a connection
+        // runs them after `ReadBarrier::wait`.
+        let barrier = shard.read_barrier();
+        let confirmed: Vec<u64> = self.nodes[index]
+            .reads
+            .iter()
+            .filter(|(_, (round, _))| barrier.is_confirmed(*round))
+            .map(|(token, _)| *token)
+            .collect();
+        for token in confirmed {
+            let Some((_, ops)) = self.nodes[index].reads.remove(&token) else {
+                continue;
+            };
+            let ctx = ReadCtx {
+                now_ms: now,
+                random: token,
+            };
+            let frames = read_commands(&shard.state().keyspace_read(), DEFAULT_TENANT, &ops, &ctx);
+            done_list.push(Done {
+                token,
+                result: Ok(frames),
+            });
+        }
+        for done in done_list {
             let Some(client) = self.nodes[index].waiters.remove(&done.token) else {
                 continue;
             };
@@ -656,6 +691,7 @@ impl Sim {
         node.persist_due_ms = None;
         let (kept, torn) = node.disk.crash(&mut self.rng);
         node.waiters.clear();
+        node.reads.clear();
         node.restart_at_ms = Some(now + self.rng.between(20, 1500));
         self.crashes += 1;
         self.crashes_mid_write += u64::from(mid_write);
@@ -708,6 +744,7 @@ impl Sim {
         }
         node.shard = Some(shard);
         node.waiters.clear();
+        node.reads.clear();
         node.next_token = 1;
         node.next_tick_ms = now + self.rng.between(1, TICK_MS_MAX);
         let status = self.nodes[index].shard.as_ref().map(Shard::status);
@@ -937,6 +974,7 @@ impl Sim {
             node.shard = None;
             node.restart_at_ms = None;
             node.waiters.clear();
+            node.reads.clear();
             self.members_removed += 1;
             self.clients.node_crashed(id, now, &mut self.rng);
             self.clients.set_nodes(self.live_ids());
