@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, FsyncPolicy, LogFormat};
+use crate::config::{Config, ConfigError, FsyncPolicy, LogFormat, ReadMode};
 
 /// TinkerDB: a Raft-replicated key-value database that speaks the Redis protocol.
 #[derive(Debug, Parser)]
@@ -172,6 +172,10 @@ pub struct ServerArgs {
     /// Runtime threads (0: one per CPU core).
     #[arg(long, env = "TINKERDB_IO_THREADS")]
     pub io_threads: Option<usize>,
+    /// How linearizable reads are confirmed: `read-index` (a quorum round per batch of reads)
+    /// or `lease` (the leader reads without a round while a recent round's lease holds).
+    #[arg(long, env = "TINKERDB_READ_MODE")]
+    pub read_mode: Option<ReadMode>,
     /// Log filter, e.g. `info`, `debug`, `tinkerdb=trace`.
     #[arg(long, env = "TINKERDB_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -202,6 +206,7 @@ impl ServerArgs {
             snapshot_entries,
             max_clients,
             io_threads,
+            read_mode,
             log_level,
             log_format
         );

@@ -55,6 +55,20 @@ pub enum FsyncPolicy {
     Batch,
 }
 
+/// How a leader makes sure a linearizable read sees every acknowledged write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMode {
+    /// Every read waits for a ReadIndex round: a heartbeat answered by a quorum, after the
+    /// read arrived (reads that arrive together share one). Relies on no clock.
+    ReadIndex,
+    /// A confirmed ReadIndex round grants the leader a lease of 80% of the shortest election
+    /// timeout, renewed every tick, during which its reads take no round. Relies on every
+    /// node's monotonic clock running at about the same rate (within 20%) and on a process
+    /// not stalling for longer than the lease between checking it and reading.
+    Lease,
+}
+
 /// A user defined in the config file. Users created with `ACL SETUSER` live in the replicated
 /// state instead and take precedence over these.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +142,8 @@ pub struct Config {
     /// 0 means one per CPU core. Nodes that share a host can each take their share of its
     /// cores: fewer threads than runnable tasks means fewer cross-thread wake-ups.
     pub io_threads: usize,
+    /// How linearizable reads are confirmed (ReadIndex round per read batch, or leader lease).
+    pub read_mode: ReadMode,
     /// Raft logical clock period.
     pub tick_ms: u64,
     /// Ticks without a leader before a follower campaigns.
@@ -177,6 +193,7 @@ impl Default for Config {
             max_inline_len: 64 << 10,
             max_pending_requests: 4096,
             io_threads: 0,
+            read_mode: ReadMode::ReadIndex,
             tick_ms: 100,
             election_ticks: 5,
             heartbeat_ticks: 1,
@@ -353,10 +370,16 @@ mod tests {
     fn file_keys_override_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nfsync = \"batch\"\n").expect("write");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nfsync = \"batch\"\nread_mode = \"lease\"\n",
+        )
+        .expect("write");
         let config = Config::from_file(&path).expect("parse");
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.fsync, FsyncPolicy::Batch);
+        assert_eq!(config.read_mode, ReadMode::Lease);
+        assert_eq!(Config::default().read_mode, ReadMode::ReadIndex);
         std::fs::write(&path, "lisen = 1\n").expect("write");
         let err = Config::from_file(&path).expect_err("typo must be refused");
         assert!(err.to_string().contains("lisen"), "{err}");

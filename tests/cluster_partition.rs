@@ -19,7 +19,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, Failure};
+use common::cluster::{Cluster, ClusterOptions, Failure};
 use common::proxy::Fault;
 
 const NODES: usize = 3;
@@ -146,7 +146,21 @@ fn assert_no_violations(probes: &Probes, cluster: &Cluster) {
 
 #[test]
 fn isolated_leader_steps_down_and_the_majority_moves_on() {
-    let cluster = Cluster::start_with_proxies(NODES);
+    isolate_the_leader(Cluster::start_with_proxies(NODES));
+}
+
+/// The same with `--read-mode lease`: the cut-off leader reads without a round while its
+/// lease holds, and the lease must run out before the majority can elect anyone.
+#[test]
+fn isolated_leader_with_a_read_lease_serves_nothing_stale() {
+    isolate_the_leader(Cluster::start_with(ClusterOptions {
+        nodes: NODES,
+        proxies: true,
+        args: vec!["--read-mode".into(), "lease".into()],
+    }));
+}
+
+fn isolate_the_leader(cluster: Cluster) {
     let old = cluster.wait_for_leader(ELECTION_TIMEOUT);
     set(&cluster, old, "k", "before");
     let majority = others(&cluster, old);

@@ -93,6 +93,10 @@ pub struct ShardConfig {
     pub election_ticks: usize,
     /// Ticks between heartbeats.
     pub heartbeat_ticks: usize,
+    /// How long (monotonic milliseconds) a ReadIndex round confirmed by a quorum lets the
+    /// leader read without another round; 0 turns leases off (every read takes a round). Must
+    /// stay below `election_ticks - 1` ticks: see [`Shard::lease_until_ms`].
+    pub lease_ms: u64,
     /// Snapshot after this many applied entries.
     pub snapshot_entries: u64,
     /// Snapshot once the log window holds this many bytes.
@@ -184,8 +188,8 @@ pub struct Shard {
     applied: u64,
     now_ms: u64,
     last_proposed_ms: u64,
-    /// ReadIndex rounds asked for and not yet answered: round -> ticks since last asked.
-    inflight_reads: BTreeMap<u64, u32>,
+    /// ReadIndex rounds asked for and not yet answered.
+    inflight_reads: BTreeMap<u64, ReadRound>,
     proposed: BTreeMap<u64, u64>,
     /// Rounds whose read index came back, waiting for it to be applied: (round, index).
     confirmed_reads: Vec<(u64, u64)>,
@@ -194,6 +198,29 @@ pub struct Shard {
     barrier: Arc<ReadBarrier>,
     /// A connection asked for a round that has not started yet.
     round_wanted: bool,
+    /// Monotonic milliseconds (any origin; only differences count), for leases.
+    mono_ms: u64,
+    /// When this shard first saw the monotonic clock: it refuses votes for a lease's length
+    /// after that (see [`Shard::step`]).
+    opened_mono_ms: Option<u64>,
+    /// The leader lease: reads need no round before `lease_until` (monotonic ms), while still
+    /// leading in `lease_term`. 0: none.
+    lease_until: u64,
+    lease_term: u64,
+}
+
+/// One ReadIndex round in flight.
+#[derive(Debug, Clone, Copy)]
+struct ReadRound {
+    /// Ticks since its read index was last asked for (it is asked again after
+    /// [`READ_RETRY_TICKS`]).
+    age: u32,
+    /// Monotonic ms when it was first asked for: a quorum's answer proves leadership from
+    /// then on, so a lease it grants counts from here.
+    started_ms: u64,
+    /// The term it may grant a lease in: set when it started on a leader with no leader
+    /// transfer and no membership change under way.
+    lease_term: Option<u64>,
 }
 
 impl Shard {
@@ -306,12 +333,19 @@ impl Shard {
             next_read_round: 1,
             barrier: Arc::default(),
             round_wanted: false,
+            mono_ms: 0,
+            opened_mono_ms: None,
+            lease_until: 0,
+            lease_term: 0,
         })
     }
 
-    /// Sets the wall clock (milliseconds since the Unix epoch) used for new proposals and reads.
-    pub fn set_time(&mut self, now_ms: u64) {
+    /// Sets the clocks: the wall clock (milliseconds since the Unix epoch) used for new
+    /// proposals, and a monotonic clock (milliseconds from any origin) for leases.
+    pub fn set_time(&mut self, now_ms: u64, mono_ms: u64) {
         self.now_ms = now_ms;
+        self.mono_ms = mono_ms;
+        self.opened_mono_ms.get_or_insert(mono_ms);
     }
 
     /// Advances Raft's logical clock by one tick, and asks again for ReadIndex rounds that
@@ -323,11 +357,16 @@ impl Shard {
         }
         self.raw.tick();
         self.leave_stalled_joint_config();
+        if self.config.lease_ms > 0 && self.is_leader() {
+            // Renew the lease once a tick, whether or not reads come (they need no round
+            // while it holds).
+            self.round_wanted = true;
+        }
         let mut retry = Vec::new();
-        for (round, age) in self.inflight_reads.iter_mut() {
-            *age += 1;
-            if *age >= READ_RETRY_TICKS {
-                *age = 0;
+        for (round, state) in self.inflight_reads.iter_mut() {
+            state.age += 1;
+            if state.age >= READ_RETRY_TICKS {
+                state.age = 0;
                 retry.push(*round);
             }
         }
@@ -342,7 +381,19 @@ impl Shard {
     /// that is past this node's log, the node's data was lost or wiped while it kept its id:
     /// continuing could vote twice in a term or lose acknowledged writes, so it stops instead
     /// (raft-rs would panic). Re-add it under a new id, or restore its data folder.
+    ///
+    /// With leases on, a node that has just started refuses votes for a lease's length: before
+    /// it crashed it may have answered a leader's round, and that leader may still be reading
+    /// under the lease it granted. (Running nodes refuse votes while they hear from a leader:
+    /// raft-rs's check-quorum lease.)
     pub fn step(&mut self, msg: Message) -> Result<(), ShardError> {
+        if self.refuses_votes_after_start(&msg) {
+            tracing::debug!(
+                from = msg.from,
+                "vote request refused: started less than a lease ago"
+            );
+            return Ok(());
+        }
         if msg.get_msg_type() == MessageType::MsgHeartbeat
             && msg.commit > self.raw.raft.raft_log.last_index()
         {
@@ -377,8 +428,64 @@ impl Shard {
         self.raw.report_unreachable(to);
     }
 
+    fn refuses_votes_after_start(&self, msg: &Message) -> bool {
+        let vote = matches!(
+            msg.get_msg_type(),
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+        );
+        // A transfer's election is the old leader's own doing: it gave its lease up first.
+        let transfer = msg.context.as_ref() == b"CampaignTransfer";
+        let started = self.opened_mono_ms.unwrap_or(self.mono_ms);
+        vote && !transfer
+            && self.config.lease_ms > 0
+            && self.mono_ms < started.saturating_add(self.config.lease_ms)
+    }
+
+    /// Until when (monotonic ms) connections may read this leader's applied state without a
+    /// ReadIndex round; 0: they may not.
+    ///
+    /// Why it is safe: a round that started at `t` and came back confirmed means a quorum
+    /// heard from this leader after `t`. Each of those voters refuses to vote for anyone else
+    /// for `election_ticks` of its own ticks after that (raft-rs's check-quorum lease; forced
+    /// transfer elections excepted), i.e. at least `election_ticks - 1` tick intervals, and
+    /// every election needs one of them. So no other leader exists, and none has committed
+    /// anything, before `t + lease_ms` as long as `lease_ms` stays below that with a margin for
+    /// clock-rate differences. Also needed: this node applied an entry of its term (everything
+    /// committed earlier is applied, and in its term only it acknowledges writes, after
+    /// applying them); no leader transfer under way (its target campaigns at once); no
+    /// membership change under way, and only rounds started after the last one applied count
+    /// (the quorum that answered is one of the configuration in force).
+    pub fn lease_until_ms(&self) -> u64 {
+        let raft = &self.raw.raft;
+        let holds = self.config.lease_ms > 0
+            && self.is_leader()
+            && self.lease_term == raft.term
+            && raft.lead_transferee.is_none()
+            && !raft.has_pending_conf()
+            && raft.raft_log.term(self.applied) == Ok(raft.term);
+        if holds {
+            self.lease_until
+        } else {
+            0
+        }
+    }
+
+    /// Whether a read arriving now may skip the ReadIndex round (see
+    /// [`Shard::lease_until_ms`]): the simulator's version of the check a connection makes
+    /// against what the driver published.
+    #[cfg(test)]
+    pub fn lease_read_ok(&self) -> bool {
+        self.mono_ms < self.lease_until_ms()
+    }
+
+    /// Gives the lease up: a transfer or membership change is about to start, or one applied.
+    fn revoke_lease(&mut self) {
+        self.lease_until = 0;
+    }
+
     /// Asks leadership to move to `to` (a voter). Works on any node: a follower passes the
     /// request to the leader. The outcome shows in the status once the election happens.
+    /// A leader gives its lease up first: the target campaigns without waiting.
     pub fn transfer_leader(&mut self, to: u64) -> Result<(), ShardError> {
         if !self.raw.store().conf_state().voters.contains(&to) {
             return Err(ShardError::Retry(format!("node {to} is not a voter")));
@@ -386,6 +493,7 @@ impl Shard {
         if self.raw.raft.leader_id == 0 {
             return Err(ShardError::NotLeader { leader: 0 });
         }
+        self.revoke_lease();
         self.raw.transfer_leader(to);
         Ok(())
     }
@@ -502,7 +610,20 @@ impl Shard {
         let round = self.next_read_round;
         self.next_read_round += 1;
         self.round_wanted = false;
-        self.inflight_reads.insert(round, 0);
+        let raft = &self.raw.raft;
+        let lease_term = (self.config.lease_ms > 0
+            && self.is_leader()
+            && raft.lead_transferee.is_none()
+            && !raft.has_pending_conf())
+        .then_some(raft.term);
+        self.inflight_reads.insert(
+            round,
+            ReadRound {
+                age: 0,
+                started_ms: self.mono_ms,
+                lease_term,
+            },
+        );
         // Published before the read index is asked for: see the barrier's ordering argument.
         self.barrier.round_started(round);
         self.raw.read_index(round.to_le_bytes().to_vec());
@@ -724,6 +845,8 @@ impl Shard {
                 })
                 .map_err(|e| e.to_string())
         };
+        // Rounds answered under the old configuration no longer vouch for the lease.
+        self.revoke_lease();
         let applied = cc.and_then(|cc| self.raw.apply_conf_change(&cc).map_err(|e| e.to_string()));
         match applied {
             Ok(cs) => {
@@ -1089,8 +1212,18 @@ impl Shard {
         let Some(round) = ctx.try_into().ok().map(u64::from_le_bytes) else {
             return;
         };
-        if self.inflight_reads.remove(&round).is_some() {
-            self.confirmed_reads.push((round, index));
+        let Some(state) = self.inflight_reads.remove(&round) else {
+            return;
+        };
+        self.confirmed_reads.push((round, index));
+        let term = self.raw.raft.term;
+        if state.lease_term == Some(term) && self.is_leader() {
+            let until = state.started_ms.saturating_add(self.config.lease_ms);
+            if self.lease_term != term {
+                self.lease_term = term;
+                self.lease_until = 0;
+            }
+            self.lease_until = self.lease_until.max(until);
         }
     }
 
@@ -1248,14 +1381,20 @@ mod tests {
 
         /// Opens the shard from what the disk holds (a restart when it held something).
         fn open(&mut self) -> Shard {
+            self.open_as(vec![1], 0)
+        }
+
+        /// Opens node 1 of a group founded by `voters`, with leases of `lease_ms`.
+        fn open_as(&mut self, voters: Vec<u64>, lease_ms: u64) -> Shard {
             self.wal = None;
             let (wal, recovered) = Wal::open(self.wal_options()).expect("WAL open");
             let config = ShardConfig {
                 node_id: 1,
                 group: 1,
-                voters: vec![1],
+                voters,
                 election_ticks: 10,
                 heartbeat_ticks: 2,
+                lease_ms,
                 snapshot_entries: u64::MAX,
                 snapshot_log_bytes: u64::MAX,
                 randomized_election: false,
@@ -1547,5 +1686,53 @@ mod tests {
         );
         cs.learners_next = vec![5];
         assert!(conf_members(&cs).contains(&5));
+    }
+
+    /// Whether node 1 answers a vote request from node 2 for term 2 at monotonic time `at`.
+    fn answers_vote(shard: &mut Shard, disk: &mut Disk, at: u64) -> bool {
+        shard.set_time(0, at);
+        let mut vote = Message::default();
+        vote.set_msg_type(MessageType::MsgRequestVote);
+        vote.from = 2;
+        vote.to = 1;
+        vote.term = 2;
+        vote.log_term = 5;
+        vote.index = 100;
+        shard.step(vote).expect("step");
+        let mut effects = Effects::default();
+        let mut answered = false;
+        if let Some(ready) = shard.collect_ready(&mut effects) {
+            disk.write(&effects);
+            let (number, persisted) = shard.advance_async(ready, &mut effects);
+            shard.on_persisted(number);
+            answered = persisted
+                .iter()
+                .chain(&effects.messages)
+                .any(|m| m.get_msg_type() == MessageType::MsgRequestVoteResponse && !m.reject);
+        }
+        answered
+    }
+
+    #[test]
+    fn with_leases_a_node_refuses_votes_for_a_lease_after_it_starts() {
+        let mut disk = Disk::new();
+        let mut shard = disk.open_as(vec![1, 2, 3], 400);
+        shard.set_time(0, 1_000);
+        assert!(
+            !answers_vote(&mut shard, &mut disk, 1_399),
+            "a vote granted right after a restart could help elect a leader while the old one still reads under a lease it got with this node's help"
+        );
+        assert!(
+            answers_vote(&mut shard, &mut disk, 1_400),
+            "after a lease's length it votes again"
+        );
+    }
+
+    #[test]
+    fn without_leases_a_node_votes_at_once_after_it_starts() {
+        let mut disk = Disk::new();
+        let mut shard = disk.open_as(vec![1, 2, 3], 0);
+        shard.set_time(0, 1_000);
+        assert!(answers_vote(&mut shard, &mut disk, 1_000));
     }
 }

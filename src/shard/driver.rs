@@ -31,7 +31,7 @@ use super::snapshot::SnapshotStore;
 use super::wal_worker::{Done as WalDone, WalWorker};
 use super::wire::{decode_raft, snapshot_chunks, PeerMessage, SnapshotAssembly, WireFrame};
 use super::ShardError;
-use crate::config::{Config, FsyncPolicy};
+use crate::config::{Config, FsyncPolicy, ReadMode};
 use crate::metrics::ShardMetrics;
 use crate::transport::{Incoming, Transport};
 
@@ -92,6 +92,7 @@ pub fn start(
         },
         election_ticks: config.election_ticks,
         heartbeat_ticks: config.heartbeat_ticks,
+        lease_ms: lease_ms(config),
         snapshot_entries: config.snapshot_entries,
         snapshot_log_bytes: config.snapshot_log_bytes,
         randomized_election: true,
@@ -126,6 +127,7 @@ pub fn start(
     let users = shard.users();
     let local = Arc::new(LocalReads {
         enabled: AtomicBool::new(false),
+        lease_until_ms: AtomicU64::new(0),
         leader: AtomicU64::new(0),
         barrier: shard.read_barrier(),
         keyspace: shard.state().shared_keyspace(),
@@ -223,7 +225,7 @@ impl Driver {
         // starts at once instead of waiting for a message or the next tick.
         let mut more_ready = false;
         loop {
-            self.shard.set_time(now_ms());
+            self.shard.set_time(now_ms(), mono_ms());
             tokio::select! {
                 () = std::future::ready(()), if more_ready => {}
                 received = self.rx.recv_many(&mut requests, MAX_REQUESTS_PER_ROUND) => {
@@ -337,6 +339,8 @@ impl Driver {
                 }));
             }
             Request::ChangeMembers { change, reply } => {
+                // Connections stop reading under the lease before the change can go out.
+                self.local.lease_until_ms.store(0, Ordering::Release);
                 use raft::prelude::ConfChangeType;
                 let result = match change {
                     MemberChange::AddLearner { id, addr } => self.shard.propose_member_change(
@@ -359,6 +363,8 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Request::TransferLeader { to, reply } => {
+                // Before the target can hear it may campaign: it will not wait for the lease.
+                self.local.lease_until_ms.store(0, Ordering::Release);
                 let _ = reply.send(self.shard.transfer_leader(to));
             }
             Request::Shutdown { reply } => return Some(reply),
@@ -419,6 +425,9 @@ impl Driver {
         self.local
             .enabled
             .store(self.shard.local_reads_safe(), Ordering::Release);
+        self.local
+            .lease_until_ms
+            .store(self.shard.lease_until_ms(), Ordering::Release);
         self.local
             .leader
             .store(self.shard.leader(), Ordering::Release);
@@ -716,6 +725,25 @@ fn top_up<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
         match rx.try_recv() {
             Ok(item) => batch.push(item),
             Err(_) => break,
+        }
+    }
+}
+
+/// Milliseconds on the monotonic clock since this process first asked: what leases are
+/// measured in (never jumps with the wall clock).
+pub fn mono_ms() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// The leader lease `read_mode = lease` grants: 80% of the shortest time in which a follower
+/// that heard from the leader can vote for someone else (`election_ticks - 1` tick intervals:
+/// its first tick may come right after the heartbeat). 0 with `read_mode = read-index`.
+fn lease_ms(config: &Config) -> u64 {
+    match config.read_mode {
+        ReadMode::ReadIndex => 0,
+        ReadMode::Lease => {
+            (config.election_ticks.saturating_sub(1) as u64).saturating_mul(config.tick_ms) * 4 / 5
         }
     }
 }

@@ -12,7 +12,7 @@ use tinkerdb_wal::WalStats;
 use tokio::sync::{mpsc, oneshot};
 
 use super::core::{RaftStatus, ReadOp};
-use super::driver::{now_ms, REQUEST_TIMEOUT};
+use super::driver::{mono_ms, now_ms, REQUEST_TIMEOUT};
 use super::entry::Payload;
 use super::read_barrier::ReadBarrier;
 use super::snapshot::SnapshotInfo;
@@ -115,11 +115,15 @@ pub struct ShardHandle {
 /// what it waits for first. When `enabled`, nothing: this node is the group's only voter and
 /// has applied an entry of its term, so nobody else can commit, every acknowledged write is
 /// already applied (replies are sent after apply), and the applied state is exactly what a
-/// ReadIndex round would wait for. Otherwise the read waits at the `barrier` for a ReadIndex
-/// round that started after it arrived.
+/// ReadIndex round would wait for. Nor while this node is a leader whose lease holds
+/// (`lease_until_ms`, with `read_mode = lease`). Otherwise the read waits at the `barrier`
+/// for a ReadIndex round that started after it arrived.
 #[derive(Debug)]
 pub(super) struct LocalReads {
     pub(super) enabled: AtomicBool,
+    /// While this leader's lease holds (monotonic ms, see `Shard::lease_until_ms`), reads
+    /// need no round either. 0: no lease.
+    pub(super) lease_until_ms: AtomicU64,
     /// The leader this node knows (0: none), so a read fails at once during an election.
     pub(super) leader: AtomicU64,
     pub(super) barrier: Arc<ReadBarrier>,
@@ -138,7 +142,9 @@ impl ShardHandle {
     /// ReadIndex round that started after the read arrived (see [`ReadBarrier`]). Either way
     /// the read itself runs here, on the caller's task.
     pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
-        if !self.local.enabled.load(Ordering::Acquire) {
+        if !self.local.enabled.load(Ordering::Acquire)
+            && mono_ms() >= self.local.lease_until_ms.load(Ordering::Acquire)
+        {
             let leader = self.local.leader.load(Ordering::Acquire);
             if leader == 0 {
                 return Err(ShardError::NotLeader { leader });

@@ -76,7 +76,7 @@ try:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 except ImportError as e:
     skip(f"the browser test needs selenium ({e}); run scripts/install-test-deps.sh")
 
@@ -223,8 +223,11 @@ def start_browser():
 
 
 def until(driver, what, probe, timeout=PAGE_TIMEOUT_S):
+    # The dashboard re-renders its cards and tables on every refresh, so an element a probe
+    # found may be replaced before the probe reads it: that probe simply runs again.
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: probe(d))
+        return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                             ignored_exceptions=[StaleElementReferenceException]).until(lambda d: probe(d))
     except TimeoutException:
         raise AssertionError(f"the page did not show {what} within {timeout} s") from None
 
@@ -281,9 +284,9 @@ def run(demo):
         until(driver, "3 reachable node cards with one leader", lambda d: len(cards(d)) == NODES
               and all(c.get_attribute("data-role") != "unreachable" for c in cards(d))
               and len(d.find_elements(By.CSS_SELECTOR, ".node-card.leader")) == 1)
-        leaders = driver.find_elements(By.CSS_SELECTOR, ".node-card.leader")
-        assert len(leaders) == 1, f"{len(leaders)} leader cards"
-        assert leaders[0].get_attribute("data-node-id") == str(leader), "the highlighted card is not the leader"
+        shown = until(driver, "the leader's card", lambda d: [
+            c.get_attribute("data-node-id") for c in d.find_elements(By.CSS_SELECTOR, ".node-card.leader")])
+        assert shown == [str(leader)], f"leader cards {shown}, expected node {leader}"
         healthy = screenshot(driver, "cluster")
         if not os.path.exists(DOCS_SCREENSHOT) or os.environ.get("TINKERDB_UPDATE_SCREENSHOT") == "1":
             shutil.copyfile(healthy, DOCS_SCREENSHOT)
@@ -335,7 +338,8 @@ def run(demo):
         until(driver, "a different leader", lambda d: any(
             c.get_attribute("data-node-id") != str(leader) for c in d.find_elements(By.CSS_SELECTOR, ".node-card.leader")),
             timeout=FAILOVER_TIMEOUT_S)
-        new_leader = driver.find_element(By.CSS_SELECTOR, ".node-card.leader").get_attribute("data-node-id")
+        new_leader = until(driver, "the new leader's card", lambda d: d.find_element(
+            By.CSS_SELECTOR, ".node-card.leader").get_attribute("data-node-id"))
         log(f"the page shows node {new_leader} as leader {time.monotonic() - t0:.1f} s after the kill")
         until(driver, "the old leader as unreachable", lambda d: d.find_element(
             By.CSS_SELECTOR, f'.node-card[data-node-id="{leader}"]').get_attribute("data-role") == "unreachable",

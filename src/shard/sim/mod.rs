@@ -45,7 +45,9 @@
 //! 4. **Liveness after healing**: with no faults, the cluster elects a leader, finishes any
 //!    membership change in flight (leaves any joint configuration), and every member catches
 //!    up within a bounded virtual time.
-//! 5. **No panics**, including the shard's own assertions, and the WAL accepts every record
+//! 5. **Lease safety** (seeds with leases): while a leader may read under its lease, no
+//!    other node leads a later term, at every step of the run.
+//! 6. **No panics**, including the shard's own assertions, and the WAL accepts every record
 //!    the shard writes (the rebuild would refuse a gap) and reports exactly the torn tails we
 //!    made.
 //!
@@ -96,6 +98,9 @@ const HEARTBEAT_TICKS: usize = 2;
 /// A tick every 10 ms of virtual time, give or take 2.
 const TICK_MS_MIN: u64 = 8;
 const TICK_MS_MAX: u64 = 12;
+/// Leader lease, when a seed runs with leases: what the driver grants for these timings, 80%
+/// of the shortest time `ELECTION_TICKS - 1` ticks can take.
+const LEASE_MS: u64 = (ELECTION_TICKS as u64 - 1) * TICK_MS_MIN * 4 / 5;
 /// Longest simulated fsync: the WAL thread reports a batch 0..=this many ms after it starts.
 const FSYNC_MS_MAX: u64 = 3;
 
@@ -123,6 +128,9 @@ struct SimConfig {
     crash_mid_write_per_mille: u64,
     /// Whether the nemesis also transfers leadership and changes the membership.
     topology_faults: bool,
+    /// Whether leaders serve reads under a lease (`ShardConfig::lease_ms`), else every read
+    /// takes a ReadIndex round.
+    leases: bool,
     verbose: bool,
 }
 
@@ -146,6 +154,7 @@ impl SimConfig {
             crash_mid_write_per_mille: rng.between(0, 3),
             // Drawn last, so the parameters above are what they were before it existed.
             topology_faults: rng.chance(TOPOLOGY_FAULTS_PER_MILLE),
+            leases: rng.chance(500),
             verbose,
         }
     }
@@ -178,6 +187,8 @@ struct Node {
     /// Reads waiting at this node's read barrier, by token: the round each waits for and its
     /// commands (a connection runs them itself once the round is confirmed).
     reads: BTreeMap<u64, (u64, Vec<DbCommand>)>,
+    /// Reads served under the lease, answered with the next delivery.
+    answered: Vec<Done>,
     next_token: u64,
     /// Readys handed to the simulated WAL thread, not yet reported durable, with the messages
     /// that wait for that (the driver's `persisting`).
@@ -204,6 +215,7 @@ impl Node {
             restart_at_ms: Some(start_ms),
             waiters: BTreeMap::new(),
             reads: BTreeMap::new(),
+            answered: Vec::new(),
             next_token: 1,
             persisting: VecDeque::new(),
             persist_due_ms: None,
@@ -230,6 +242,8 @@ struct Report {
     leaders_elected: usize,
     /// Leadership transfers that reached their target (`MsgTimeoutNow` delivered).
     transfers: u64,
+    /// Reads a leader served under its lease, without a round.
+    lease_reads: u64,
     /// Nodes that joined a configuration after the start, that became voters, that were
     /// removed.
     members_added: u64,
@@ -262,6 +276,7 @@ struct Sim {
     torn_tails: u64,
     snapshots_sent: u64,
     transfers: u64,
+    lease_reads: u64,
     members_added: u64,
     members_promoted: u64,
     members_removed: u64,
@@ -297,6 +312,7 @@ impl Sim {
             torn_tails: 0,
             snapshots_sent: 0,
             transfers: 0,
+            lease_reads: 0,
             members_added: 0,
             members_promoted: 0,
             members_removed: 0,
@@ -390,7 +406,7 @@ impl Sim {
                 msg.index,
                 msg.commit,
             ]);
-            shard.set_time(now);
+            shard.set_time(now, now);
             // The simulated disk never loses fsynced records, so a node can never be behind
             // what it acknowledged: the shard's data-loss check must stay silent.
             shard
@@ -401,7 +417,7 @@ impl Sim {
             let Some(shard) = node.shard.as_mut() else {
                 continue;
             };
-            shard.set_time(now);
+            shard.set_time(now, now);
             if node.next_tick_ms <= now {
                 shard.tick();
                 node.next_tick_ms = now + self.rng.between(TICK_MS_MIN, TICK_MS_MAX);
@@ -418,6 +434,7 @@ impl Sim {
         }
         self.observe_membership();
         self.check_election_safety();
+        self.check_lease_safety();
         Ok(())
     }
 
@@ -457,6 +474,20 @@ impl Sim {
         } else if shard.leader() == 0 {
             // What `ShardHandle::read` answers during an election.
             Err(ShardError::NotLeader { leader: 0 })
+        } else if shard.lease_read_ok() {
+            // Under the lease a connection reads at once; the answer may travel later.
+            let ctx = ReadCtx {
+                now_ms: now,
+                random: token,
+            };
+            let ops = request.kind.read_commands();
+            let frames = read_commands(&shard.state().keyspace_read(), DEFAULT_TENANT, &ops, &ctx);
+            node.answered.push(Done {
+                token,
+                result: Ok(frames),
+            });
+            self.lease_reads += 1;
+            Ok(())
         } else {
             let round = shard.read_barrier().request();
             node.reads
@@ -608,6 +639,7 @@ impl Sim {
             }
         }
         let mut done_list = effects.done;
+        done_list.append(&mut self.nodes[index].answered);
         // Reads whose round is confirmed run now, against the applied state, as a connection
         // runs them after `ReadBarrier::wait`.
         let barrier = shard.read_barrier();
@@ -692,6 +724,7 @@ impl Sim {
         let (kept, torn) = node.disk.crash(&mut self.rng);
         node.waiters.clear();
         node.reads.clear();
+        node.answered.clear();
         node.restart_at_ms = Some(now + self.rng.between(20, 1500));
         self.crashes += 1;
         self.crashes_mid_write += u64::from(mid_write);
@@ -728,6 +761,7 @@ impl Sim {
             },
             election_ticks: ELECTION_TICKS,
             heartbeat_ticks: HEARTBEAT_TICKS,
+            lease_ms: if self.config.leases { LEASE_MS } else { 0 },
             snapshot_entries: self.config.snapshot_entries,
             snapshot_log_bytes: u64::MAX,
             randomized_election: false,
@@ -737,7 +771,7 @@ impl Sim {
         let mut effects = Effects::default();
         let mut shard = Shard::open(config, log.as_ref(), snapshots, &self.logger, &mut effects)
             .map_err(|e| format!("n{} failed to start: {e}", node.id))?;
-        shard.set_time(now);
+        shard.set_time(now, now);
         if !effects.records.is_empty() {
             node.disk.append(effects.records);
             node.disk.commit();
@@ -745,6 +779,7 @@ impl Sim {
         node.shard = Some(shard);
         node.waiters.clear();
         node.reads.clear();
+        node.answered.clear();
         node.next_token = 1;
         node.next_tick_ms = now + self.rng.between(1, TICK_MS_MAX);
         let status = self.nodes[index].shard.as_ref().map(Shard::status);
@@ -975,6 +1010,8 @@ impl Sim {
             node.restart_at_ms = None;
             node.waiters.clear();
             node.reads.clear();
+            node.answered.clear();
+            node.answered.clear();
             self.members_removed += 1;
             self.clients.node_crashed(id, now, &mut self.rng);
             self.clients.set_nodes(self.live_ids());
@@ -997,6 +1034,34 @@ impl Sim {
             })
             .max()
             .map(|(_, id)| id)
+    }
+
+    /// Invariant 5: a node reading under its lease is the only leader of any term from its
+    /// own on, which is what makes those reads linearizable without a round.
+    fn check_lease_safety(&self) {
+        let leaders: Vec<(u64, u64)> = self
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                n.shard
+                    .as_ref()
+                    .filter(|s| s.is_leader())
+                    .map(|s| (n.id, s.status().term))
+            })
+            .collect();
+        for node in &self.nodes {
+            let Some(shard) = node.shard.as_ref().filter(|s| s.lease_read_ok()) else {
+                continue;
+            };
+            let term = shard.status().term;
+            for &(other, other_term) in &leaders {
+                assert!(
+                    other == node.id || other_term <= term,
+                    "n{} reads under its lease of term {term} while n{other} leads term {other_term}",
+                    node.id
+                );
+            }
+        }
     }
 
     /// Invariant 2: at most one leader per term.
@@ -1158,6 +1223,7 @@ impl Sim {
             snapshots_sent: self.snapshots_sent,
             leaders_elected: self.leaders.len(),
             transfers: self.transfers,
+            lease_reads: self.lease_reads,
             members_added: self.members_added,
             members_promoted: self.members_promoted,
             members_removed: self.members_removed,

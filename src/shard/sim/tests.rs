@@ -82,7 +82,7 @@ fn simulate_fixed_seeds() {
         "simulated {} seeds in {:.1?}: {} failed; {} crashes ({} mid-write, {} torn tails), \
          {} partitions, {} snapshots sent, {} elections, {} promotions, {} removals, \
          {} replacements (joint; {} seeds, {} left by an outgoing leader), \
-         {} history ops ({} unknown), {} inconclusive checks",
+         {} lease reads, {} history ops ({} unknown), {} inconclusive checks",
         results.len(),
         started.elapsed(),
         failures.len(),
@@ -97,6 +97,7 @@ fn simulate_fixed_seeds() {
         passed.iter().map(|r| r.members_replaced).sum::<u64>(),
         passed.iter().filter(|r| r.members_replaced > 0).count(),
         passed.iter().map(|r| r.removed_while_leading).sum::<u64>(),
+        passed.iter().map(|r| r.lease_reads).sum::<u64>(),
         passed.iter().map(|r| r.history_ops).sum::<usize>(),
         passed.iter().map(|r| r.unknown_ops).sum::<usize>(),
         passed.iter().filter(|r| r.check_inconclusive).count(),
