@@ -25,6 +25,7 @@
 #   BENCH_STEP_TIMEOUT=900  seconds any single step may take
 #   BENCH_CATCHUP_WIPE=1    1: a new, empty node joins; 0: a follower stopped during the load
 #                           restarts on its old data (a node that fell behind)
+#   BENCH_NODE_ARGS=""      extra `tinkerdb server` flags for every node, e.g. "--read-mode lease"
 # A quick run: BENCH_N=20000 BENCH_LOAD_KEYS=100000 scripts/bench-cluster.sh
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/bench-common.sh
@@ -73,6 +74,7 @@ report="$work/cluster.md"
     echo "- disk: $(disk_of "$work")"
     echo "- $(redis-server --version | cut -d' ' -f1-3) with appendonly yes, appendfsync always; all $NODES nodes, redis and the clients on the same machine"
     echo "- redis-benchmark -n $N -c $CLIENTS -d $VALUE_BYTES"
+    echo "- node flags beyond the defaults: ${BENCH_NODE_ARGS:-none}"
     echo
 } >"$report"
 

@@ -62,8 +62,10 @@
 #                                 TINKERDB_BIN to it, so a rebuild during the run cannot change
 #                                 the binary that restarts use
 #   start_node ID [ARGS...]       starts cluster node ID (tinkerdb server --node-id ID
-#                                 --initial-cluster ... ARGS) on its ports and data directory,
-#                                 kept across restarts; sets PID[ID]; does not wait
+#                                 --initial-cluster ... ARGS $BENCH_NODE_ARGS) on its ports and
+#                                 data directory, kept across restarts; sets PID[ID]; does not
+#                                 wait. BENCH_NODE_ARGS (environment, split on spaces) goes to
+#                                 every node, e.g. "--read-mode lease"
 #   start_cluster N               nodes 1..N: data directories, free PORT/PEER/ADMIN ports,
 #                                 initial_cluster; starts them all and waits for each PING
 #   raft_field ID FIELD           one field of node ID's INFO raft (empty if it does not answer)
@@ -210,7 +212,9 @@ use_private_binary() {
 start_node() {
     local id="$1"
     shift
-    "$TINKERDB_BIN" server --node-id "$id" --initial-cluster "$initial_cluster" "$@" \
+    local extra=()
+    read -r -a extra <<<"${BENCH_NODE_ARGS:-}"
+    "$TINKERDB_BIN" server --node-id "$id" --initial-cluster "$initial_cluster" "$@" "${extra[@]}" \
         --data-dir "$work/node$id/data" \
         --listen "127.0.0.1:${PORT[$id]}" \
         --peer-listen "127.0.0.1:${PEER[$id]}" \
