@@ -131,6 +131,38 @@ fn heal_and_catch_up(cluster: &Cluster, id: usize, key: &str, expected: &str) ->
     leader
 }
 
+/// Reads `k` through `id` until its `raft_reads_<path>` counter moves (a lease needs a
+/// round after the election first), bounded by `RETRY_TIMEOUT`.
+fn assert_reads_confirmed_by(cluster: &Cluster, id: usize, path: &str) {
+    let field = format!("raft_reads_{path}:");
+    let count = |cluster: &Cluster| -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("raft")
+            .query(&mut cluster.conn(id))
+            .expect("INFO raft");
+        info.lines()
+            .find_map(|l| l.strip_prefix(field.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in INFO raft:\n{info}"))
+    };
+    let deadline = Instant::now() + RETRY_TIMEOUT;
+    loop {
+        let _: Option<String> = redis::cmd("GET")
+            .arg("k")
+            .query(&mut cluster.conn(id))
+            .expect("GET k");
+        if count(cluster) > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} confirmed no read through {path} within {RETRY_TIMEOUT:?}\n{}",
+            cluster.describe()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn others(cluster: &Cluster, id: usize) -> Vec<usize> {
     cluster.ids().into_iter().filter(|&o| o != id).collect()
 }
@@ -146,23 +178,29 @@ fn assert_no_violations(probes: &Probes, cluster: &Cluster) {
 
 #[test]
 fn isolated_leader_steps_down_and_the_majority_moves_on() {
-    isolate_the_leader(Cluster::start_with_proxies(NODES));
+    isolate_the_leader(Cluster::start_with_proxies(NODES), "read_index");
 }
 
 /// The same with `--read-mode lease`: the cut-off leader reads without a round while its
 /// lease holds, and the lease must run out before the majority can elect anyone.
 #[test]
 fn isolated_leader_with_a_read_lease_serves_nothing_stale() {
-    isolate_the_leader(Cluster::start_with(ClusterOptions {
-        nodes: NODES,
-        proxies: true,
-        args: vec!["--read-mode".into(), "lease".into()],
-    }));
+    isolate_the_leader(
+        Cluster::start_with(ClusterOptions {
+            nodes: NODES,
+            proxies: true,
+            args: vec!["--read-mode".into(), "lease".into()],
+        }),
+        "lease",
+    );
 }
 
-fn isolate_the_leader(cluster: Cluster) {
+/// Cuts the leader off and checks what both sides answer; `read_path` is how the leader must
+/// have confirmed a read before the cut (the `raft_reads_<path>` INFO counter).
+fn isolate_the_leader(cluster: Cluster, read_path: &str) {
     let old = cluster.wait_for_leader(ELECTION_TIMEOUT);
     set(&cluster, old, "k", "before");
+    assert_reads_confirmed_by(&cluster, old, read_path);
     let majority = others(&cluster, old);
 
     let cut = Instant::now();

@@ -33,7 +33,7 @@ use tracing::debug;
 use crate::server::ServerContext;
 
 pub use server::{CommandId, ServerMetrics};
-pub use shard::ShardMetrics;
+pub use shard::{ReadPath, ShardMetrics};
 
 /// The `Content-Type` of [`scrape`]'s answer: OpenMetrics text 1.0.0, as prometheus-client
 /// encodes it (ending in `# EOF`).

@@ -32,6 +32,40 @@ pub struct ShardMetrics {
     snapshots: Counter,
     snapshot_duration: DurationHistogram,
     wal_fsync_duration: DurationHistogram,
+    reads_local: Counter,
+    reads_lease: Counter,
+    reads_read_index: Counter,
+}
+
+/// How a linearizable read batch was confirmed before it ran (see `ShardHandle::read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPath {
+    /// At once: this node is the group's only voter.
+    Local,
+    /// At once: this leader's lease held (`read_mode = lease`).
+    Lease,
+    /// After a ReadIndex round (the default on a cluster, and always on a follower).
+    ReadIndex,
+}
+
+impl ReadPath {
+    /// Every path, in the order INFO lists them.
+    pub const ALL: [ReadPath; 3] = [ReadPath::Local, ReadPath::Lease, ReadPath::ReadIndex];
+
+    /// The `path` label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadPath::Local => "local",
+            ReadPath::Lease => "lease",
+            ReadPath::ReadIndex => "read_index",
+        }
+    }
+}
+
+/// The `path` label of `tinkerdb_reads`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadPathLabel {
+    path: String,
 }
 
 impl ShardMetrics {
@@ -44,12 +78,29 @@ impl ShardMetrics {
             snapshots: Counter::default(),
             snapshot_duration: DurationHistogram::new(SNAPSHOT_BUCKETS),
             wal_fsync_duration: DurationHistogram::new(FSYNC_BUCKETS),
+            reads_local: Counter::default(),
+            reads_lease: Counter::default(),
+            reads_read_index: Counter::default(),
         }
     }
 
     /// Makes the handles and registers them under `registry`'s prefix.
     pub(super) fn register(registry: &mut Registry) -> ShardMetrics {
-        let m = ShardMetrics::new();
+        let mut m = ShardMetrics::new();
+        let reads = Family::<ReadPathLabel, Counter>::default();
+        for path in ReadPath::ALL {
+            let counter = reads
+                .get_or_create(&ReadPathLabel {
+                    path: path.name().to_string(),
+                })
+                .clone();
+            *m.read_counter_mut(path) = counter;
+        }
+        registry.register(
+            "reads",
+            "Linearizable read batches (a pipeline's reads share one) by how they were confirmed: local (single voter), lease (leader lease), read_index (a ReadIndex round)",
+            reads,
+        );
         registry.register(
             "raft_proposals",
             "Entries this node proposed to Raft as leader (client batches, expiry purges, membership changes)",
@@ -97,6 +148,32 @@ impl ShardMetrics {
     pub fn snapshot_written(&self, took: Duration) {
         self.snapshots.inc();
         self.snapshot_duration.observe(took);
+    }
+
+    /// A batch of linearizable reads was confirmed through `path` and ran.
+    pub fn read_served(&self, path: ReadPath) {
+        self.read_counter(path).inc();
+    }
+
+    /// Read batches confirmed through `path` so far (for INFO).
+    pub fn reads(&self, path: ReadPath) -> u64 {
+        self.read_counter(path).get()
+    }
+
+    fn read_counter(&self, path: ReadPath) -> &Counter {
+        match path {
+            ReadPath::Local => &self.reads_local,
+            ReadPath::Lease => &self.reads_lease,
+            ReadPath::ReadIndex => &self.reads_read_index,
+        }
+    }
+
+    fn read_counter_mut(&mut self, path: ReadPath) -> &mut Counter {
+        match path {
+            ReadPath::Local => &mut self.reads_local,
+            ReadPath::Lease => &mut self.reads_lease,
+            ReadPath::ReadIndex => &mut self.reads_read_index,
+        }
     }
 
     /// A WAL segment fdatasync took `took`.

@@ -10,6 +10,7 @@ use tinkerdb_resp::Frame;
 
 use super::server_commands::REDIS_COMPAT_VERSION;
 use super::session::Session;
+use crate::metrics::ReadPath;
 use crate::shard::NodeStatus;
 
 /// Sections in the default `INFO` reply, in Redis's order.
@@ -217,6 +218,13 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
             field("raft_voters", &ids(&r.voters));
             // Non-empty only during a joint configuration (a replace-node in progress).
             field("raft_voters_outgoing", &ids(&r.voters_outgoing));
+            // Read batches by how they were confirmed (see `read_mode`).
+            for path in ReadPath::ALL {
+                field(
+                    &format!("raft_reads_{}", path.name()),
+                    &ctx.metrics.shard.reads(path),
+                );
+            }
         }
         _ => {}
     }

@@ -66,6 +66,7 @@ pub fn start(
     })
     .map_err(|e| fatal(&e))?;
     let fsyncs = metrics.clone();
+    let read_metrics = metrics.clone();
     wal.observe_fsyncs(FsyncObserver::new(move |took| fsyncs.wal_fsynced(took)));
     if let Some(tail) = &recovered.truncated_tail {
         warn!(
@@ -130,6 +131,7 @@ pub fn start(
         lease_until_ms: AtomicU64::new(0),
         leader: AtomicU64::new(0),
         barrier: shard.read_barrier(),
+        metrics: read_metrics,
         keyspace: shard.state().shared_keyspace(),
         random: AtomicU64::new(now_ms()),
     });

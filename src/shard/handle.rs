@@ -18,6 +18,7 @@ use super::read_barrier::ReadBarrier;
 use super::snapshot::SnapshotInfo;
 use super::state_machine::{read_commands, read_versions, SharedKeyspace, SharedUsers};
 use super::ShardError;
+use crate::metrics::{ReadPath, ShardMetrics};
 
 /// How often start-up checks whether the shard has caught up.
 const CATCH_UP_POLL: Duration = Duration::from_millis(5);
@@ -127,6 +128,8 @@ pub(super) struct LocalReads {
     /// The leader this node knows (0: none), so a read fails at once during an election.
     pub(super) leader: AtomicU64,
     pub(super) barrier: Arc<ReadBarrier>,
+    /// Counts reads by how they were confirmed.
+    pub(super) metrics: ShardMetrics,
     pub(super) keyspace: SharedKeyspace,
     pub(super) random: AtomicU64,
 }
@@ -142,9 +145,14 @@ impl ShardHandle {
     /// ReadIndex round that started after the read arrived (see [`ReadBarrier`]). Either way
     /// the read itself runs here, on the caller's task.
     pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
-        if !self.local.enabled.load(Ordering::Acquire)
-            && mono_ms() >= self.local.lease_until_ms.load(Ordering::Acquire)
-        {
+        let path = if self.local.enabled.load(Ordering::Acquire) {
+            ReadPath::Local
+        } else if mono_ms() < self.local.lease_until_ms.load(Ordering::Acquire) {
+            ReadPath::Lease
+        } else {
+            ReadPath::ReadIndex
+        };
+        if path == ReadPath::ReadIndex {
             let leader = self.local.leader.load(Ordering::Acquire);
             if leader == 0 {
                 return Err(ShardError::NotLeader { leader });
@@ -161,6 +169,7 @@ impl ShardHandle {
                 ));
             }
         }
+        self.local.metrics.read_served(path);
         Ok(self.read_locally(op))
     }
 
