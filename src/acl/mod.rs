@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::config::UserConfig;
 
@@ -175,8 +176,13 @@ impl User {
         if self.nopass {
             return true;
         }
+        // Compared in constant time and against every password, so the time taken says
+        // nothing about how much of a digest matched, or which one.
         let digest = hash_password(password);
-        self.passwords.contains(&digest)
+        self.passwords
+            .iter()
+            .fold(subtle::Choice::from(0), |found, p| found | p.ct_eq(&digest))
+            .into()
     }
 
     /// Applies `ACL SETUSER` rules in order, as Redis does.
@@ -375,6 +381,18 @@ mod tests {
         assert!(user.accepts(b"pw"));
         assert!(!user.accepts(b"PW"));
         assert!(!user.describe().contains("pw "));
+    }
+
+    #[test]
+    fn any_of_several_passwords_logs_in_and_a_disabled_user_never() {
+        let mut user =
+            User::from_config(&config_user("alice", "pw", "acme", Role::Readonly)).expect("valid");
+        user.apply_rules(&[AclRule::AddPassword(hash_password(b"second"))]);
+        assert!(user.accepts(b"pw"));
+        assert!(user.accepts(b"second"));
+        assert!(!user.accepts(b"third"));
+        user.enabled = false;
+        assert!(!user.accepts(b"pw"));
     }
 
     #[test]
