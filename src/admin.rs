@@ -57,6 +57,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::acl::Access;
+use crate::config::ReadMode;
+use crate::metrics::ReadPath;
 use crate::server::ServerContext;
 use crate::shard::{MemberChange, NodeStatus, ShardError};
 
@@ -201,6 +203,15 @@ pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
         "snapshot_index": r.snapshot.as_ref().map_or(0, |s| s.index),
         "keys": status.keyspace.keys,
         "resp_addr": ctx.config.listen.to_string(),
+        "read_mode": match ctx.config.read_mode {
+            ReadMode::ReadIndex => "read-index",
+            ReadMode::Lease => "lease",
+        },
+        // Read batches by how they were confirmed, as `tinkerdb_reads_total` counts them.
+        "reads": ReadPath::ALL
+            .iter()
+            .map(|&path| (path.name().to_string(), json!(ctx.metrics.shard.reads(path))))
+            .collect::<serde_json::Map<_, _>>(),
     })
 }
 

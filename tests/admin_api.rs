@@ -100,6 +100,17 @@ fn probes_node_info_and_events_answer() {
         "the WAL takes room on disk: {info}"
     );
     assert_eq!(info["config"]["fsync"], "always");
+    assert_eq!(info["config"]["read_mode"], "read-index");
+
+    // A single voter confirms reads alone; /api/cluster counts them as INFO and /metrics do.
+    let _: Option<String> = redis::cmd("GET")
+        .arg("k")
+        .query(&mut node.conn())
+        .expect("GET");
+    let cluster = json_of(&get(&node, "/api/cluster"));
+    assert_eq!(cluster["read_mode"], "read-index");
+    assert!(cluster["reads"]["local"].as_u64() >= Some(1), "{cluster}");
+    assert_eq!(cluster["reads"]["read_index"], 0, "{cluster}");
 
     let events = wait_for("a first event", WAIT, || {
         let body = json_of(&get(&node, "/api/events"));

@@ -154,8 +154,27 @@ function renderCluster() {
   $("cluster-summary").textContent = data.leader
     ? "Node " + data.leader + " leads term " + data.term + ". " + reachable + " of " + data.nodes.length + " nodes answer."
     : "No leader is known right now (an election may be running). " + reachable + " of " + data.nodes.length + " nodes answer.";
+  const leaderNode = data.nodes.find((n) => n.id === data.leader && n.cluster);
+  const lc = leaderNode && leaderNode.cluster;
+  $("joint-banner").hidden = !(lc && lc.joint);
+  if (lc && lc.joint) {
+    $("joint-banner").textContent = "Membership change in progress (joint consensus): every commit needs a majority of the old voters " +
+      lc.voters_outgoing.map((v) => "node " + v).join(", ") + " and of the new voters " +
+      lc.voters.map((v) => "node " + v).join(", ") + ".";
+  }
   const cards = $("node-cards");
   cards.replaceChildren(...data.nodes.map(nodeCard));
+}
+
+// How this node confirmed its linearizable read batches: at once as the only voter, under
+// its leader lease, or through a ReadIndex round (a heartbeat answered by a quorum).
+function readsText(c) {
+  const r = c.reads || {};
+  const parts = [];
+  if (r.local) parts.push(r.local + " alone");
+  if (r.lease) parts.push(r.lease + " by lease");
+  parts.push((r.read_index || 0) + " by ReadIndex");
+  return parts.join(", ") + " (" + (c.read_mode || "read-index") + " mode)";
 }
 
 function nodeCard(n) {
@@ -176,6 +195,7 @@ function nodeCard(n) {
     rows.push(["term", c.term], ["leader it knows", c.leader ? "node " + c.leader : "none"],
       ["commit index", c.commit_index], ["applied index", c.applied_index],
       ["last index", c.last_index], ["keys", c.keys],
+      ["reads confirmed", readsText(c)],
       ["caught up", c.caught_up ? "yes" : !c.leader ? "no leader known"
         : "applying (" + Math.max(0, c.commit_index - c.applied_index) + " behind)"]);
   } else {

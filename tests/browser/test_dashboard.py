@@ -287,6 +287,8 @@ def run(demo):
         shown = until(driver, "the leader's card", lambda d: [
             c.get_attribute("data-node-id") for c in d.find_elements(By.CSS_SELECTOR, ".node-card.leader")])
         assert shown == [str(leader)], f"leader cards {shown}, expected node {leader}"
+        until(driver, "how each node confirmed its reads", lambda d: all(
+            "by ReadIndex" in c.text and "read-index mode" in c.text for c in cards(d)))
         healthy = screenshot(driver, "cluster")
         if not os.path.exists(DOCS_SCREENSHOT) or os.environ.get("TINKERDB_UPDATE_SCREENSHOT") == "1":
             shutil.copyfile(healthy, DOCS_SCREENSHOT)
