@@ -64,8 +64,8 @@ pub enum ReadMode {
     ReadIndex,
     /// A confirmed ReadIndex round grants the leader a lease of 80% of the shortest election
     /// timeout, renewed every tick, during which its reads take no round. Relies on every
-    /// node's monotonic clock running at about the same rate (within 20%) and on a process
-    /// not stalling for longer than the lease between checking it and reading.
+    /// node's monotonic clock running at about the same rate (within 20%); a read is checked
+    /// against the lease again after it ran, so a stalled process falls back to a round.
     Lease,
 }
 

@@ -498,6 +498,11 @@ impl Shard {
         Ok(())
     }
 
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
     /// The known leader (0: none).
     pub fn leader(&self) -> u64 {
         self.raw.raft.leader_id

@@ -129,6 +129,7 @@ pub fn start(
     let local = Arc::new(LocalReads {
         enabled: AtomicBool::new(false),
         lease_until_ms: AtomicU64::new(0),
+        lease_epoch: AtomicU64::new(0),
         leader: AtomicU64::new(0),
         barrier: shard.read_barrier(),
         metrics: read_metrics,
@@ -155,6 +156,7 @@ pub fn start(
         expire_batch: config.expire_batch,
         fsync_always: config.fsync == FsyncPolicy::Always,
         local: Arc::clone(&local),
+        published_lease_term: 0,
     };
     let span = tracing::info_span!("raft", node = config.node_id, shard = DATA_GROUP);
     tokio::spawn(
@@ -213,6 +215,8 @@ struct Driver {
     expire_batch: usize,
     fsync_always: bool,
     local: Arc<LocalReads>,
+    /// The term of the lease last published to connections (0: none), see `publish_lease`.
+    published_lease_term: u64,
 }
 
 impl Driver {
@@ -342,7 +346,7 @@ impl Driver {
             }
             Request::ChangeMembers { change, reply } => {
                 // Connections stop reading under the lease before the change can go out.
-                self.local.lease_until_ms.store(0, Ordering::Release);
+                self.publish_lease(0);
                 use raft::prelude::ConfChangeType;
                 let result = match change {
                     MemberChange::AddLearner { id, addr } => self.shard.propose_member_change(
@@ -366,7 +370,7 @@ impl Driver {
             }
             Request::TransferLeader { to, reply } => {
                 // Before the target can hear it may campaign: it will not wait for the lease.
-                self.local.lease_until_ms.store(0, Ordering::Release);
+                self.publish_lease(0);
                 let _ = reply.send(self.shard.transfer_leader(to));
             }
             Request::Shutdown { reply } => return Some(reply),
@@ -422,14 +426,24 @@ impl Driver {
         Ok(self.shard.has_ready())
     }
 
+    /// Publishes the lease deadline (0: none). Each lease (a term's, up to its end or its
+    /// revocation) gets its own epoch, bumped before the deadline changes hands, so that a
+    /// connection that read under one lease can tell it is still the same one afterwards.
+    fn publish_lease(&mut self, until: u64) {
+        let term = if until == 0 { 0 } else { self.shard.term() };
+        if term != self.published_lease_term {
+            self.local.lease_epoch.fetch_add(1, Ordering::SeqCst);
+            self.published_lease_term = term;
+        }
+        self.local.lease_until_ms.store(until, Ordering::SeqCst);
+    }
+
     /// Tells connections whether they may read without a round, and whom the node follows.
-    fn publish_read_state(&self) {
+    fn publish_read_state(&mut self) {
         self.local
             .enabled
             .store(self.shard.local_reads_safe(), Ordering::Release);
-        self.local
-            .lease_until_ms
-            .store(self.shard.lease_until_ms(), Ordering::Release);
+        self.publish_lease(self.shard.lease_until_ms());
         self.local
             .leader
             .store(self.shard.leader(), Ordering::Release);

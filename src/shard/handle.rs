@@ -102,6 +102,13 @@ pub struct NodeStatus {
     pub added_members: Vec<(u64, String)>,
 }
 
+/// A leader lease as a connection saw it: which one, and until when.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    epoch: u64,
+    until_ms: u64,
+}
+
 /// A cheap, cloneable way to talk to the Raft loop.
 #[derive(Debug, Clone)]
 pub struct ShardHandle {
@@ -125,6 +132,8 @@ pub(super) struct LocalReads {
     /// While this leader's lease holds (monotonic ms, see `Shard::lease_until_ms`), reads
     /// need no round either. 0: no lease.
     pub(super) lease_until_ms: AtomicU64,
+    /// Changes whenever one lease ends and another may begin (see `Driver::publish_lease`).
+    pub(super) lease_epoch: AtomicU64,
     /// The leader this node knows (0: none), so a read fails at once during an election.
     pub(super) leader: AtomicU64,
     pub(super) barrier: Arc<ReadBarrier>,
@@ -141,45 +150,62 @@ impl ShardHandle {
         self.call(|reply| Request::Propose { payload, reply }).await
     }
 
-    /// Runs a linearizable read: at once when this node is the only voter, else after a
-    /// ReadIndex round that started after the read arrived (see [`ReadBarrier`]). Either way
-    /// the read itself runs here, on the caller's task.
+    /// Runs a linearizable read: at once when this node is the only voter or its leader lease
+    /// holds, else after a ReadIndex round that started after the read arrived (see
+    /// [`ReadBarrier`]). Either way the read itself runs here, on the caller's task.
     pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
-        let path = if self.local.enabled.load(Ordering::Acquire) {
-            ReadPath::Local
-        } else if mono_ms() < self.local.lease_until_ms.load(Ordering::Acquire) {
-            ReadPath::Lease
-        } else {
-            ReadPath::ReadIndex
-        };
-        if path == ReadPath::ReadIndex {
-            let leader = self.local.leader.load(Ordering::Acquire);
-            if leader == 0 {
-                return Err(ShardError::NotLeader { leader });
-            }
-            let barrier = &self.local.barrier;
-            let round = barrier.request();
-            if !barrier.is_confirmed(round)
-                && tokio::time::timeout(REQUEST_TIMEOUT, barrier.wait(round))
-                    .await
-                    .is_err()
+        if self.local.enabled.load(Ordering::Acquire) {
+            self.local.metrics.read_served(ReadPath::Local);
+            return Ok(self.read_locally(&op));
+        }
+        if let Some(lease) = self.current_lease() {
+            let frames = self.read_locally(&op);
+            // Checked again after the read, against the same lease: had this task stalled
+            // past its end between the first check and the read (a long pause, a frozen VM),
+            // or had it been given up meanwhile (a leader transfer), another leader might have
+            // committed. Then the round decides, as without a lease.
+            if self
+                .current_lease()
+                .is_some_and(|now| now.epoch == lease.epoch)
+                && mono_ms() < lease.until_ms
             {
-                return Err(ShardError::Retry(
-                    "timed out waiting for the cluster to confirm the read".into(),
-                ));
+                self.local.metrics.read_served(ReadPath::Lease);
+                return Ok(frames);
             }
         }
-        self.local.metrics.read_served(path);
-        Ok(self.read_locally(op))
+        let leader = self.local.leader.load(Ordering::Acquire);
+        if leader == 0 {
+            return Err(ShardError::NotLeader { leader });
+        }
+        let barrier = &self.local.barrier;
+        let round = barrier.request();
+        if !barrier.is_confirmed(round)
+            && tokio::time::timeout(REQUEST_TIMEOUT, barrier.wait(round))
+                .await
+                .is_err()
+        {
+            return Err(ShardError::Retry(
+                "timed out waiting for the cluster to confirm the read".into(),
+            ));
+        }
+        self.local.metrics.read_served(ReadPath::ReadIndex);
+        Ok(self.read_locally(&op))
+    }
+
+    /// This leader's lease, if one holds now (`read_mode = lease`).
+    fn current_lease(&self) -> Option<Lease> {
+        let epoch = self.local.lease_epoch.load(Ordering::SeqCst);
+        let until_ms = self.local.lease_until_ms.load(Ordering::SeqCst);
+        (mono_ms() < until_ms).then_some(Lease { epoch, until_ms })
     }
 
     /// Reads this node's applied state without any round trip: fast, possibly stale on a
     /// follower (what `READONLY` asks for).
     pub fn read_stale(&self, op: ReadOp) -> Vec<Frame> {
-        self.read_locally(op)
+        self.read_locally(&op)
     }
 
-    fn read_locally(&self, op: ReadOp) -> Vec<Frame> {
+    fn read_locally(&self, op: &ReadOp) -> Vec<Frame> {
         let keyspace = self
             .local
             .keyspace
@@ -194,15 +220,15 @@ impl ShardHandle {
                     .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
                 read_commands(
                     &keyspace,
-                    &tenant,
-                    &ops,
+                    tenant,
+                    ops,
                     &ReadCtx {
                         now_ms: now,
                         random,
                     },
                 )
             }
-            ReadOp::Versions { tenant, keys } => read_versions(&keyspace, &tenant, &keys, now)
+            ReadOp::Versions { tenant, keys } => read_versions(&keyspace, tenant, keys, now)
                 .into_iter()
                 .map(|v| Frame::Integer(v as i64))
                 .collect(),
