@@ -109,6 +109,16 @@ struct Lease {
     until_ms: u64,
 }
 
+impl Lease {
+    /// Whether a read that started under `self` may be answered: `now` is the lease the node
+    /// publishes after the read (None: none holds) and `now_ms` the time then. The same lease
+    /// must still hold (a renewal keeps the epoch; a revocation or a new term does not) and
+    /// the deadline seen before the read must not have passed.
+    fn still_covers(&self, now: Option<Lease>, now_ms: u64) -> bool {
+        now.is_some_and(|now| now.epoch == self.epoch) && now_ms < self.until_ms
+    }
+}
+
 /// A cheap, cloneable way to talk to the Raft loop.
 #[derive(Debug, Clone)]
 pub struct ShardHandle {
@@ -164,11 +174,7 @@ impl ShardHandle {
             // past its end between the first check and the read (a long pause, a frozen VM),
             // or had it been given up meanwhile (a leader transfer), another leader might have
             // committed. Then the round decides, as without a lease.
-            if self
-                .current_lease()
-                .is_some_and(|now| now.epoch == lease.epoch)
-                && mono_ms() < lease.until_ms
-            {
+            if lease.still_covers(self.current_lease(), mono_ms()) {
                 self.local.metrics.read_served(ReadPath::Lease);
                 return Ok(frames);
             }
@@ -307,5 +313,46 @@ impl ShardHandle {
             .await
             .map_err(|_| ShardError::Stopped)?;
         rx.await.map_err(|_| ShardError::Stopped)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lease;
+
+    const SEEN: Lease = Lease {
+        epoch: 3,
+        until_ms: 1_000,
+    };
+
+    #[test]
+    fn a_lease_read_stands_while_the_same_lease_holds() {
+        assert!(SEEN.still_covers(Some(SEEN), 999));
+        let renewed = Lease {
+            until_ms: 1_100,
+            ..SEEN
+        };
+        assert!(SEEN.still_covers(Some(renewed), 999));
+    }
+
+    #[test]
+    fn a_lease_read_falls_back_after_a_stall_a_revocation_or_a_new_lease() {
+        let renewed = Lease {
+            until_ms: 1_100,
+            ..SEEN
+        };
+        assert!(
+            !SEEN.still_covers(Some(renewed), 1_000),
+            "the deadline seen before the read passed during it"
+        );
+        assert!(!SEEN.still_covers(None, 500), "the lease was given up");
+        let next = Lease {
+            epoch: 4,
+            until_ms: 2_000,
+        };
+        assert!(
+            !SEEN.still_covers(Some(next), 500),
+            "another lease, maybe another term"
+        );
     }
 }
