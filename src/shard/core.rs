@@ -207,6 +207,8 @@ pub struct Shard {
     /// leading in `lease_term`. 0: none.
     lease_until: u64,
     lease_term: u64,
+    /// Followers' read-index requests answered from the lease, to send.
+    lease_answers: Vec<Message>,
 }
 
 /// One ReadIndex round in flight.
@@ -337,6 +339,7 @@ impl Shard {
             opened_mono_ms: None,
             lease_until: 0,
             lease_term: 0,
+            lease_answers: Vec::new(),
         })
     }
 
@@ -392,6 +395,10 @@ impl Shard {
                 from = msg.from,
                 "vote request refused: started less than a lease ago"
             );
+            return Ok(());
+        }
+        if msg.get_msg_type() == MessageType::MsgReadIndex && self.lease_holds_now() {
+            self.answer_read_index_from_lease(&msg);
             return Ok(());
         }
         if msg.get_msg_type() == MessageType::MsgHeartbeat
@@ -476,6 +483,27 @@ impl Shard {
     #[cfg(test)]
     pub fn lease_read_ok(&self) -> bool {
         self.mono_ms < self.lease_until_ms()
+    }
+
+    /// Whether the lease holds at the shard's clock (see [`Shard::lease_until_ms`]).
+    fn lease_holds_now(&self) -> bool {
+        self.mono_ms < self.lease_until_ms()
+    }
+
+    /// Answers a follower's ReadIndex request without a heartbeat round, as raft-rs's own
+    /// `LeaseBased` mode would (which cannot be used here: it would also answer this leader's
+    /// lease-renewing rounds without a quorum). While the lease holds no other leader exists,
+    /// and this leader has committed in its term, so its commit index now covers every write
+    /// acknowledged before the request arrived; the follower reads once it has applied it.
+    fn answer_read_index_from_lease(&mut self, request: &Message) {
+        let mut answer = Message::default();
+        answer.set_msg_type(MessageType::MsgReadIndexResp);
+        answer.to = request.from;
+        answer.from = self.config.node_id;
+        answer.term = self.raw.raft.term;
+        answer.index = self.raw.raft.raft_log.committed;
+        answer.entries = request.entries.clone();
+        self.lease_answers.push(answer);
     }
 
     /// Gives the lease up: a transfer or membership change is about to start, or one applied.
@@ -641,6 +669,8 @@ impl Shard {
     pub fn collect_ready(&mut self, effects: &mut Effects) -> Option<Ready> {
         // A node that applied its own removal does no more Raft work: it is about to stop, and
         // raft-rs 0.7 panics if a leader that removed itself persists more entries.
+        // Read-index answers given from the lease go out with the next messages, Ready or not.
+        effects.messages.append(&mut self.lease_answers);
         if self.removed() || !self.raw.has_ready() {
             return None;
         }

@@ -588,6 +588,9 @@ impl Driver {
                 if group != DATA_GROUP {
                     return Ok(());
                 }
+                // A leader may answer a follower's read-index request from its lease at once:
+                // that decision needs the time now, not when this round began.
+                self.shard.set_time(now_ms(), mono_ms());
                 for bytes in messages {
                     match decode_raft(&bytes) {
                         Ok(msg) => self.shard.step(msg)?,
