@@ -17,6 +17,7 @@
 # Knobs (environment):
 #   BENCH_KILLS=20          leader kills
 #   BENCH_STEP_TIMEOUT=60   seconds any single step (a failover, a restart) may take
+#   BENCH_NODE_ARGS=""      extra `tinkerdb server` flags for every node, e.g. "--read-mode lease"
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/bench-common.sh
 source "$(dirname "$0")/lib/bench-common.sh"
@@ -101,6 +102,7 @@ report="$work/failover.md"
     echo
     report_host_lines
     echo "- $NODES nodes on one machine, default election timeout (tick 100 ms x 5-10), background redis-benchmark SET load"
+    echo "- node flags beyond the defaults: ${BENCH_NODE_ARGS:-none}"
     echo "- measured: from kill -9 of the leader to the first acknowledged SET through a surviving node"
     echo
     echo "| kills | p50 ms | p90 ms | max ms | min ms | mean ms |"
