@@ -373,11 +373,58 @@ fn error_response(e: &ShardError) -> Response {
 }
 
 /// `GET /metrics`: the node's Prometheus metrics as OpenMetrics text ([`crate::metrics`]).
-async fn metrics(State(ctx): State<Arc<ServerContext>>) -> Response {
-    let body = crate::metrics::scrape(&ctx).await;
+/// Per-tenant samples are an admin's to see: other users get only their own tenant's.
+async fn metrics(
+    State(ctx): State<Arc<ServerContext>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let mut body = crate::metrics::scrape(&ctx).await;
+    if !caller.user.role.allows(Access::Admin) {
+        body = only_own_tenant(&body, &caller.user.tenant);
+    }
     let content_type = [(
         axum::http::header::CONTENT_TYPE,
         crate::metrics::CONTENT_TYPE,
     )];
     (content_type, body).into_response()
+}
+
+/// Drops the samples labelled with a tenant other than `tenant` from OpenMetrics text, keeping
+/// every other line (descriptions, unlabelled and other samples).
+fn only_own_tenant(body: &str, tenant: &str) -> String {
+    let own = format!("tenant=\"{tenant}\"");
+    body.lines()
+        .filter(|line| {
+            let Some(at) = line.find("tenant=\"") else {
+                return true;
+            };
+            line.starts_with('#')
+                || line[at..]
+                    .strip_prefix(own.as_str())
+                    .is_some_and(|rest| rest.starts_with(',') || rest.starts_with('}'))
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_own_tenant;
+
+    #[test]
+    fn users_see_only_their_own_tenants_samples() {
+        let body = "# HELP tinkerdb_keys Keys stored per tenant\n\
+                    tinkerdb_keys{tenant=\"acme\"} 5\n\
+                    tinkerdb_keys{tenant=\"acme2\"} 7\n\
+                    tinkerdb_keys{db=\"0\",tenant=\"globex\"} 9\n\
+                    tinkerdb_raft_term 3\n\
+                    # EOF\n";
+        assert_eq!(
+            only_own_tenant(body, "acme"),
+            "# HELP tinkerdb_keys Keys stored per tenant\n\
+             tinkerdb_keys{tenant=\"acme\"} 5\n\
+             tinkerdb_raft_term 3\n\
+             # EOF\n"
+        );
+    }
 }

@@ -462,6 +462,20 @@ fn with_users_every_route_but_the_probes_needs_basic_auth() {
     let bobs_keys = json_of(&send(&node, "GET", "/api/keys", b"", bob));
     assert_eq!(bobs_keys["keys"], json!([]), "bob's tenant has no keys");
 
+    // Per-tenant metrics: all of them for an admin, only one's own for anybody else.
+    assert_eq!(cmd(bob, json!(["SET", "b", "bob's"])).0, 200);
+    let scrape = |auth| send(&node, "GET", "/metrics", b"", auth).body;
+    let everyone = scrape(alice);
+    assert!(
+        everyone.contains("tenant=\"globex\"") && everyone.contains("tenant=\"default\""),
+        "{everyone}"
+    );
+    let bobs = scrape(bob);
+    assert!(bobs.contains("tenant=\"globex\""), "{bobs}");
+    assert!(!bobs.contains("tenant=\"default\""), "{bobs}");
+    let readers = scrape(reader);
+    assert!(!readers.contains("tenant=\"globex\""), "{readers}");
+
     // Membership changes need the admin role.
     let denied = send(
         &node,
