@@ -57,7 +57,6 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::acl::Access;
-use crate::config::ReadMode;
 use crate::metrics::ReadPath;
 use crate::server::ServerContext;
 use crate::shard::{MemberChange, NodeStatus, ShardError};
@@ -203,10 +202,7 @@ pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
         "snapshot_index": r.snapshot.as_ref().map_or(0, |s| s.index),
         "keys": status.keyspace.keys,
         "resp_addr": ctx.config.listen.to_string(),
-        "read_mode": match ctx.config.read_mode {
-            ReadMode::ReadIndex => "read-index",
-            ReadMode::Lease => "lease",
-        },
+        "read_mode": ctx.config.read_mode.as_str(),
         // Read batches by how they were confirmed, as `tinkerdb_reads_total` counts them.
         "reads": ReadPath::ALL
             .iter()

@@ -69,6 +69,16 @@ pub enum ReadMode {
     Lease,
 }
 
+impl ReadMode {
+    /// The name the flag, the environment and TOML use (also shown by the admin API).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::ReadIndex => "read-index",
+            ReadMode::Lease => "lease",
+        }
+    }
+}
+
 /// A user defined in the config file. Users created with `ACL SETUSER` live in the replicated
 /// state instead and take precedence over these.
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use crate::acl::Access;
-use crate::config::{Config, FsyncPolicy, LogFormat, ReadMode};
+use crate::config::{Config, FsyncPolicy, LogFormat};
 use crate::server::ServerContext;
 
 /// Most directory entries visited when adding up the data's size (a data folder holds a few
@@ -72,7 +72,7 @@ fn config_json(c: &Config, show_users: bool) -> Value {
         "fsync": match c.fsync { FsyncPolicy::Always => "always", FsyncPolicy::Batch => "batch" },
         "fsync_interval_ms": c.fsync_interval_ms,
         "io_threads": c.io_threads,
-        "read_mode": match c.read_mode { ReadMode::ReadIndex => "read-index", ReadMode::Lease => "lease" },
+        "read_mode": c.read_mode.as_str(),
         "snapshot_entries": c.snapshot_entries,
         "snapshot_log_bytes": c.snapshot_log_bytes,
         "wal_segment_bytes": c.wal_segment_bytes,

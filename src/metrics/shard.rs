@@ -32,12 +32,12 @@ pub struct ShardMetrics {
     snapshots: Counter,
     snapshot_duration: DurationHistogram,
     wal_fsync_duration: DurationHistogram,
-    reads_local: Counter,
-    reads_lease: Counter,
-    reads_read_index: Counter,
+    /// Read batches by [`ReadPath`], indexed in [`ReadPath::ALL`]'s order.
+    reads: [Counter; 3],
 }
 
-/// How a linearizable read batch was confirmed before it ran (see `ShardHandle::read`).
+/// How a linearizable read batch was confirmed before it ran (see `ShardHandle::read`). The
+/// discriminants index [`ReadPath::ALL`] and the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadPath {
     /// At once: this node is the group's only voter.
@@ -78,9 +78,7 @@ impl ShardMetrics {
             snapshots: Counter::default(),
             snapshot_duration: DurationHistogram::new(SNAPSHOT_BUCKETS),
             wal_fsync_duration: DurationHistogram::new(FSYNC_BUCKETS),
-            reads_local: Counter::default(),
-            reads_lease: Counter::default(),
-            reads_read_index: Counter::default(),
+            reads: Default::default(),
         }
     }
 
@@ -88,14 +86,13 @@ impl ShardMetrics {
     pub(super) fn register(registry: &mut Registry) -> ShardMetrics {
         let mut m = ShardMetrics::new();
         let reads = Family::<ReadPathLabel, Counter>::default();
-        for path in ReadPath::ALL {
-            let counter = reads
+        m.reads = ReadPath::ALL.map(|path| {
+            reads
                 .get_or_create(&ReadPathLabel {
                     path: path.name().to_string(),
                 })
-                .clone();
-            *m.read_counter_mut(path) = counter;
-        }
+                .clone()
+        });
         registry.register(
             "reads",
             "Linearizable read batches (a pipeline's reads share one) by how they were confirmed: local (single voter), lease (leader lease), read_index (a ReadIndex round)",
@@ -152,28 +149,12 @@ impl ShardMetrics {
 
     /// A batch of linearizable reads was confirmed through `path` and ran.
     pub fn read_served(&self, path: ReadPath) {
-        self.read_counter(path).inc();
+        self.reads[path as usize].inc();
     }
 
     /// Read batches confirmed through `path` so far (for INFO).
     pub fn reads(&self, path: ReadPath) -> u64 {
-        self.read_counter(path).get()
-    }
-
-    fn read_counter(&self, path: ReadPath) -> &Counter {
-        match path {
-            ReadPath::Local => &self.reads_local,
-            ReadPath::Lease => &self.reads_lease,
-            ReadPath::ReadIndex => &self.reads_read_index,
-        }
-    }
-
-    fn read_counter_mut(&mut self, path: ReadPath) -> &mut Counter {
-        match path {
-            ReadPath::Local => &mut self.reads_local,
-            ReadPath::Lease => &mut self.reads_lease,
-            ReadPath::ReadIndex => &mut self.reads_read_index,
-        }
+        self.reads[path as usize].get()
     }
 
     /// A WAL segment fdatasync took `took`.

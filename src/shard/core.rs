@@ -114,6 +114,14 @@ pub struct ShardConfig {
     pub metrics: ShardMetrics,
 }
 
+/// The leader lease for a Raft timing: 80% of the shortest time in which a follower that heard
+/// from the leader can vote for someone else, `election_ticks - 1` tick intervals of at least
+/// `shortest_tick_ms` (its first tick may come right after the heartbeat). The 20% margin is
+/// for clocks that run at different rates.
+pub const fn lease_ms_for(election_ticks: usize, shortest_tick_ms: u64) -> u64 {
+    (election_ticks.saturating_sub(1) as u64).saturating_mul(shortest_tick_ms) * 4 / 5
+}
+
 /// Most ReadIndex rounds in flight at once. Each round costs a heartbeat to every follower and
 /// their answers; reads that arrive while the rounds are out wait and share the next one, so
 /// under load one heartbeat serves hundreds of reads instead of a few (as etcd batches them).
@@ -463,13 +471,8 @@ impl Shard {
     /// membership change under way, and only rounds started after the last one applied count
     /// (the quorum that answered is one of the configuration in force).
     pub fn lease_until_ms(&self) -> u64 {
-        let raft = &self.raw.raft;
-        let holds = self.config.lease_ms > 0
-            && self.is_leader()
-            && self.lease_term == raft.term
-            && raft.lead_transferee.is_none()
-            && !raft.has_pending_conf()
-            && raft.raft_log.term(self.applied) == Ok(raft.term);
+        let holds =
+            self.may_lease() && self.lease_term == self.raw.raft.term && self.applied_in_term();
         if holds {
             self.lease_until
         } else {
@@ -477,17 +480,26 @@ impl Shard {
         }
     }
 
-    /// Whether a read arriving now may skip the ReadIndex round (see
-    /// [`Shard::lease_until_ms`]): the simulator's version of the check a connection makes
-    /// against what the driver published.
-    #[cfg(test)]
-    pub fn lease_read_ok(&self) -> bool {
+    /// Whether the lease holds at the shard's clock (see [`Shard::lease_until_ms`]): what the
+    /// leader checks before answering a follower from it, and the simulator before a read.
+    pub fn lease_holds_now(&self) -> bool {
         self.mono_ms < self.lease_until_ms()
     }
 
-    /// Whether the lease holds at the shard's clock (see [`Shard::lease_until_ms`]).
-    fn lease_holds_now(&self) -> bool {
-        self.mono_ms < self.lease_until_ms()
+    /// Whether this node may hold a lease at all right now: leases on, leading, and no leader
+    /// transfer or membership change under way.
+    fn may_lease(&self) -> bool {
+        let raft = &self.raw.raft;
+        self.config.lease_ms > 0
+            && self.is_leader()
+            && raft.lead_transferee.is_none()
+            && !raft.has_pending_conf()
+    }
+
+    /// Whether the applied entry is of the current term, so everything committed before this
+    /// term (and before a restart) is applied too.
+    fn applied_in_term(&self) -> bool {
+        self.raw.raft.raft_log.term(self.applied) == Ok(self.raw.raft.term)
     }
 
     /// Answers a follower's ReadIndex request without a heartbeat round, as raft-rs's own
@@ -576,7 +588,7 @@ impl Shard {
     pub fn local_reads_safe(&self) -> bool {
         self.is_leader()
             && self.raw.raft.prs().conf().voters().ids().len() == 1
-            && self.raw.raft.raft_log.term(self.applied) == Ok(self.raw.raft.term)
+            && self.applied_in_term()
     }
 
     /// The replicated users, shared with connections.
@@ -643,12 +655,7 @@ impl Shard {
         let round = self.next_read_round;
         self.next_read_round += 1;
         self.round_wanted = false;
-        let raft = &self.raw.raft;
-        let lease_term = (self.config.lease_ms > 0
-            && self.is_leader()
-            && raft.lead_transferee.is_none()
-            && !raft.has_pending_conf())
-        .then_some(raft.term);
+        let lease_term = self.may_lease().then_some(self.raw.raft.term);
         self.inflight_reads.insert(
             round,
             ReadRound {
@@ -667,10 +674,10 @@ impl Shard {
     /// [`Shard::advance_async`] with the returned Ready, and [`Shard::on_persisted`] once the
     /// WAL made them durable.
     pub fn collect_ready(&mut self, effects: &mut Effects) -> Option<Ready> {
-        // A node that applied its own removal does no more Raft work: it is about to stop, and
-        // raft-rs 0.7 panics if a leader that removed itself persists more entries.
         // Read-index answers given from the lease go out with the next messages, Ready or not.
         effects.messages.append(&mut self.lease_answers);
+        // A node that applied its own removal does no more Raft work: it is about to stop, and
+        // raft-rs 0.7 panics if a leader that removed itself persists more entries.
         if self.removed() || !self.raw.has_ready() {
             return None;
         }

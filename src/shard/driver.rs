@@ -24,7 +24,7 @@ use tinkerdb_wal::{FsyncObserver, SyncPolicy, Wal, WalOptions};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn, Instrument};
 
-use super::core::{Effects, Shard, ShardConfig};
+use super::core::{lease_ms_for, Effects, Shard, ShardConfig};
 use super::entry::Payload;
 use super::handle::{LocalReads, MemberChange, NodeStatus, Reply, Request, ShardHandle};
 use super::snapshot::SnapshotStore;
@@ -755,15 +755,12 @@ pub fn mono_ms() -> u64 {
     ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// The leader lease `read_mode = lease` grants: 80% of the shortest time in which a follower
-/// that heard from the leader can vote for someone else (`election_ticks - 1` tick intervals:
-/// its first tick may come right after the heartbeat). 0 with `read_mode = read-index`.
+/// The leader lease `read_mode = lease` grants (see `lease_ms_for`); 0 with
+/// `read_mode = read-index`.
 fn lease_ms(config: &Config) -> u64 {
     match config.read_mode {
         ReadMode::ReadIndex => 0,
-        ReadMode::Lease => {
-            (config.election_ticks.saturating_sub(1) as u64).saturating_mul(config.tick_ms) * 4 / 5
-        }
+        ReadMode::Lease => lease_ms_for(config.election_ticks, config.tick_ms),
     }
 }
 

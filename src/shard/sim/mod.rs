@@ -71,7 +71,7 @@ use tinkerdb_lincheck::{render, Budget, CheckResult};
 
 use raft::prelude::ConfChangeType;
 
-use super::core::{Done, Effects, Shard, ShardConfig};
+use super::core::{lease_ms_for, Done, Effects, Shard, ShardConfig};
 use super::entry::DbCommand;
 use super::snapshot::SnapshotStore;
 use super::state_machine::read_commands;
@@ -83,7 +83,18 @@ use disk::Disk;
 use network::{Network, NetworkConfig};
 use rng::Rng;
 use tinkerdb_kv::ReadCtx;
+use tinkerdb_resp::Frame;
 use trace::Trace;
+
+/// Runs read commands against a node's applied state, as a connection does once its read is
+/// confirmed (`ShardHandle::read`).
+fn read_applied(shard: &Shard, ops: &[DbCommand], now: u64, token: u64) -> Vec<Frame> {
+    let ctx = ReadCtx {
+        now_ms: now,
+        random: token,
+    };
+    read_commands(&shard.state().keyspace_read(), DEFAULT_TENANT, ops, &ctx)
+}
 
 /// The Raft group every node serves.
 const GROUP: u64 = 1;
@@ -98,9 +109,8 @@ const HEARTBEAT_TICKS: usize = 2;
 /// A tick every 10 ms of virtual time, give or take 2.
 const TICK_MS_MIN: u64 = 8;
 const TICK_MS_MAX: u64 = 12;
-/// Leader lease, when a seed runs with leases: what the driver grants for these timings, 80%
-/// of the shortest time `ELECTION_TICKS - 1` ticks can take.
-const LEASE_MS: u64 = (ELECTION_TICKS as u64 - 1) * TICK_MS_MIN * 4 / 5;
+/// Leader lease, when a seed runs with leases: what the driver grants for these timings.
+const LEASE_MS: u64 = lease_ms_for(ELECTION_TICKS, TICK_MS_MIN);
 /// Longest simulated fsync: the WAL thread reports a batch 0..=this many ms after it starts.
 const FSYNC_MS_MAX: u64 = 3;
 
@@ -474,18 +484,15 @@ impl Sim {
         } else if shard.leader() == 0 {
             // What `ShardHandle::read` answers during an election.
             Err(ShardError::NotLeader { leader: 0 })
-        } else if shard.lease_read_ok() {
+        } else if shard.lease_holds_now() {
             // Under the lease a connection reads at once; the answer may travel later.
-            let ctx = ReadCtx {
-                now_ms: now,
-                random: token,
-            };
-            let ops = request.kind.read_commands();
-            let frames = read_commands(&shard.state().keyspace_read(), DEFAULT_TENANT, &ops, &ctx);
-            node.answered.push(Done {
+            let result = Ok(read_applied(
+                shard,
+                &request.kind.read_commands(),
+                now,
                 token,
-                result: Ok(frames),
-            });
+            ));
+            node.answered.push(Done { token, result });
             self.lease_reads += 1;
             Ok(())
         } else {
@@ -653,15 +660,8 @@ impl Sim {
             let Some((_, ops)) = self.nodes[index].reads.remove(&token) else {
                 continue;
             };
-            let ctx = ReadCtx {
-                now_ms: now,
-                random: token,
-            };
-            let frames = read_commands(&shard.state().keyspace_read(), DEFAULT_TENANT, &ops, &ctx);
-            done_list.push(Done {
-                token,
-                result: Ok(frames),
-            });
+            let result = Ok(read_applied(shard, &ops, now, token));
+            done_list.push(Done { token, result });
         }
         for done in done_list {
             let Some(client) = self.nodes[index].waiters.remove(&done.token) else {
@@ -1050,7 +1050,7 @@ impl Sim {
             })
             .collect();
         for node in &self.nodes {
-            let Some(shard) = node.shard.as_ref().filter(|s| s.lease_read_ok()) else {
+            let Some(shard) = node.shard.as_ref().filter(|s| s.lease_holds_now()) else {
                 continue;
             };
             let term = shard.status().term;
