@@ -28,6 +28,7 @@ use tracing::{error, info};
 use super::entry::{DbCommand, Payload, ProposalTag};
 use super::read_barrier::ReadBarrier;
 use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
+use super::snapshot_job::{SnapshotJob, SnapshotWriter, WriteResult};
 use super::state_machine::{SharedUsers, StateMachine};
 use super::storage::LogStore;
 use super::ShardError;
@@ -78,6 +79,24 @@ pub struct Effects {
     pub compactions: Vec<(u64, u64, u64)>,
     /// raft-rs messages to send to peers.
     pub messages: Vec<Message>,
+    /// A snapshot to write off the Raft loop: the caller runs [`SnapshotWriter::write`] on
+    /// another thread (or at once) and then, when told it is done, calls
+    /// [`Shard::poll_snapshot`]. Until then the shard defers applying committed entries.
+    pub snapshot: Option<SnapshotWriter>,
+    /// A snapshot started earlier is now written (or failed): the answer for `SAVE`.
+    pub snapshot_written: Option<Result<SnapshotInfo, ShardError>>,
+}
+
+/// What [`Shard::start_snapshot`] did.
+#[derive(Debug)]
+pub enum SnapshotStart {
+    /// A writer is in `Effects::snapshot`; its outcome arrives in `Effects::snapshot_written`.
+    Started,
+    /// The newest snapshot already covers everything applied.
+    UpToDate(SnapshotInfo),
+    /// A snapshot is being written already (`SAVE` answers "Background save already in
+    /// progress", as Redis does).
+    AlreadyRunning,
 }
 
 /// Settings of one shard.
@@ -181,6 +200,10 @@ pub struct RaftStatus {
     pub progress: Vec<PeerProgress>,
     /// The newest snapshot.
     pub snapshot: Option<SnapshotInfo>,
+    /// A snapshot is being written off the Raft loop.
+    pub snapshot_in_progress: bool,
+    /// Committed entries waiting for that snapshot before they are applied.
+    pub deferred_entries: u64,
     /// A leader is known and this node has applied everything known committed (a leader: also
     /// committed in its own term, so its log's tail from before a restart is applied too).
     pub caught_up: bool,
@@ -217,6 +240,13 @@ pub struct Shard {
     lease_term: u64,
     /// Followers' read-index requests answered from the lease, to send.
     lease_answers: Vec<Message>,
+    /// The snapshot being written off the loop, with the index it covers (see
+    /// `snapshot_job`): while set, committed entries wait in `deferred`.
+    writing: Option<(u64, Arc<SnapshotJob>)>,
+    /// Committed entries not applied yet because a snapshot is being written, oldest first.
+    deferred: Vec<Entry>,
+    /// raft-rs wants a snapshot for a follower; offer it once the one being written is done.
+    prepare_when_written: bool,
 }
 
 /// One ReadIndex round in flight.
@@ -348,6 +378,9 @@ impl Shard {
             lease_until: 0,
             lease_term: 0,
             lease_answers: Vec::new(),
+            writing: None,
+            deferred: Vec::new(),
+            prepare_when_written: false,
         })
     }
 
@@ -471,8 +504,13 @@ impl Shard {
     /// membership change under way, and only rounds started after the last one applied count
     /// (the quorum that answered is one of the configuration in force).
     pub fn lease_until_ms(&self) -> u64 {
-        let holds =
-            self.may_lease() && self.lease_term == self.raw.raft.term && self.applied_in_term();
+        // While a snapshot is written, applying waits, so this node's state falls behind what
+        // the followers apply: a read here could miss a write another node's reader already
+        // saw. Reads then take a ReadIndex round, which waits for the apply.
+        let holds = self.may_lease()
+            && self.lease_term == self.raw.raft.term
+            && self.applied_in_term()
+            && self.writing.is_none();
         if holds {
             self.lease_until
         } else {
@@ -553,7 +591,17 @@ impl Shard {
         if !self.raw.store().take_snapshot_wanted() {
             return Ok(());
         }
-        let info = self.snapshot_now(effects)?;
+        match self.start_snapshot(effects)? {
+            SnapshotStart::UpToDate(info) => self.offer_snapshot(&info),
+            SnapshotStart::Started | SnapshotStart::AlreadyRunning => {
+                self.prepare_when_written = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Offers the newest snapshot file (described by `info`) to raft-rs for followers.
+    fn offer_snapshot(&mut self, info: &SnapshotInfo) -> Result<(), ShardError> {
         let data = self.snapshots.newest_bytes()?.ok_or_else(|| {
             ShardError::Fatal("snapshot vanished right after it was written".into())
         })?;
@@ -689,6 +737,11 @@ impl Shard {
         effects.messages.extend(rd.take_messages());
         if !rd.snapshot().is_empty() {
             let snapshot = rd.snapshot().clone();
+            // Installing replaces the state machine that a writer may still be reading.
+            if let Some((_, job)) = &self.writing {
+                let result = job.wait();
+                self.snapshot_finished(result, effects);
+            }
             if let Err(e) = self.install_snapshot(&snapshot, effects) {
                 // The leader will send it again; the old state stays as it was.
                 error!(error = %e, "could not install the leader's snapshot");
@@ -698,7 +751,11 @@ impl Shard {
             self.confirm_reads(&rs.request_ctx, rs.index);
         }
         let committed = rd.take_committed_entries();
-        self.apply_entries(committed, effects);
+        if self.writing.is_some() {
+            self.deferred.extend(committed);
+        } else {
+            self.apply_entries(committed, effects);
+        }
         let group = self.config.group;
         if !rd.entries().is_empty() {
             let entries = rd.entries().iter().map(to_wal_entry).collect();
@@ -733,8 +790,8 @@ impl Shard {
         self.raw.advance_append_async(rd);
         self.report_applied();
         self.serve_confirmed_reads();
-        if self.snapshot_due() {
-            if let Err(e) = self.snapshot_now(effects) {
+        if self.writing.is_none() && self.snapshot_due() {
+            if let Err(e) = self.start_snapshot(effects) {
                 error!(error = %e, group = self.config.group, "snapshot failed; will retry later");
             }
         }
@@ -759,13 +816,16 @@ impl Shard {
         }
     }
 
-    /// Writes a snapshot of the applied state now (also used by `SAVE`/`BGSAVE`), and asks
-    /// the driver to compact the WAL up to it.
-    pub fn snapshot_now(&mut self, effects: &mut Effects) -> Result<SnapshotInfo, ShardError> {
+    /// Starts a snapshot of the applied state (also `SAVE`/`BGSAVE`): the writer goes out in
+    /// `effects.snapshot`, and applying waits until it is done (see `snapshot_job`).
+    pub fn start_snapshot(&mut self, effects: &mut Effects) -> Result<SnapshotStart, ShardError> {
+        if self.writing.is_some() {
+            return Ok(SnapshotStart::AlreadyRunning);
+        }
         let index = self.applied;
         if let Some(last) = &self.last_snapshot {
             if last.index == index {
-                return Ok(last.clone());
+                return Ok(SnapshotStart::UpToDate(last.clone()));
             }
         }
         let term = self
@@ -774,21 +834,96 @@ impl Shard {
             .term_of(index)
             .ok_or_else(|| ShardError::Fatal(format!("no term for applied index {index}")))?;
         let conf_state = self.raw.store().conf_state().clone();
-        let info = self.snapshots.save(&self.sm, index, term, &conf_state)?;
-        self.config
-            .metrics
-            .snapshot_written(std::time::Duration::from_millis(info.duration_ms));
-        info!(
-            group = self.config.group,
-            index,
-            bytes = info.bytes,
-            ms = info.duration_ms,
-            "snapshot written"
-        );
-        self.raw.mut_store().compact(index, term);
-        effects.compactions.push((self.config.group, index, term));
-        self.last_snapshot = Some(info.clone());
-        Ok(info)
+        let job = Arc::new(SnapshotJob::default());
+        effects.snapshot = Some(SnapshotWriter::new(
+            self.snapshots.clone(),
+            self.sm.snapshot_source(),
+            (index, term),
+            conf_state,
+            Arc::clone(&job),
+        ));
+        self.writing = Some((index, job));
+        Ok(SnapshotStart::Started)
+    }
+
+    /// Finishes the snapshot being written if its writer is done: compacts the log up to it,
+    /// applies what was deferred meanwhile, and reports the outcome in
+    /// `effects.snapshot_written`. Returns whether it finished.
+    pub fn poll_snapshot(&mut self, effects: &mut Effects) -> bool {
+        let Some(result) = self.writing.as_ref().and_then(|(_, job)| job.try_take()) else {
+            return false;
+        };
+        self.snapshot_finished(result, effects);
+        true
+    }
+
+    fn snapshot_finished(&mut self, result: WriteResult, effects: &mut Effects) {
+        let Some((index, _)) = self.writing.take() else {
+            return;
+        };
+        let newer = |info: &SnapshotInfo, last: &Option<SnapshotInfo>| {
+            last.as_ref().map_or(true, |l| info.index > l.index)
+        };
+        let outcome = match result {
+            Ok(info) if newer(&info, &self.last_snapshot) => {
+                self.config
+                    .metrics
+                    .snapshot_written(std::time::Duration::from_millis(info.duration_ms));
+                info!(
+                    group = self.config.group,
+                    index,
+                    bytes = info.bytes,
+                    ms = info.duration_ms,
+                    "snapshot written"
+                );
+                self.raw.mut_store().compact(info.index, info.term);
+                effects
+                    .compactions
+                    .push((self.config.group, info.index, info.term));
+                self.last_snapshot = Some(info.clone());
+                Ok(info)
+            }
+            // A leader's snapshot was installed meanwhile: it is the newer one.
+            Ok(info) => Ok(info),
+            Err(e) => {
+                error!(error = %e, group = self.config.group, index, "snapshot failed; will retry later");
+                Err(ShardError::from(e))
+            }
+        };
+        if std::mem::take(&mut self.prepare_when_written) {
+            // raft-rs asks again for what it wants and finds this one prepared (or, if it
+            // wants a newer one, flags that again).
+            if let Some(info) = self.last_snapshot.clone() {
+                if let Err(e) = self.offer_snapshot(&info) {
+                    error!(error = %e, "could not prepare a snapshot for a follower");
+                }
+            }
+        }
+        effects.snapshot_written = Some(outcome);
+        let deferred = std::mem::take(&mut self.deferred);
+        self.apply_entries(deferred, effects);
+        self.report_applied();
+        self.serve_confirmed_reads();
+    }
+
+    /// Writes a snapshot at once, on this thread, and finishes it (tests and the simulator's
+    /// set pieces).
+    #[cfg(test)]
+    pub fn snapshot_blocking(&mut self, effects: &mut Effects) -> Result<SnapshotInfo, ShardError> {
+        match self.start_snapshot(effects)? {
+            SnapshotStart::UpToDate(info) => Ok(info),
+            SnapshotStart::AlreadyRunning => Err(ShardError::Retry("a snapshot is running".into())),
+            SnapshotStart::Started => {
+                if let Some(writer) = effects.snapshot.take() {
+                    writer.write();
+                }
+                self.poll_snapshot(effects);
+                effects
+                    .snapshot_written
+                    .take()
+                    .unwrap_or_else(|| Err(ShardError::Fatal("no snapshot outcome".into())))
+            }
+        }
     }
 
     /// Role and progress for INFO.
@@ -816,6 +951,8 @@ impl Shard {
             learners: store.conf_state().learners.clone(),
             progress: self.progress(),
             snapshot: self.last_snapshot.clone(),
+            snapshot_in_progress: self.writing.is_some(),
+            deferred_entries: self.deferred.len() as u64,
             caught_up: raft.leader_id != 0
                 && self.applied >= raft.raft_log.committed
                 && (!self.is_leader() || raft.commit_to_current_term()),
@@ -1662,13 +1799,123 @@ mod tests {
         assert_eq!(status.learners, vec![2, 3]);
     }
 
+    fn set(key: &str) -> Payload {
+        let words: Vec<bytes::Bytes> = ["SET", key, "v"]
+            .iter()
+            .map(|w| bytes::Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        let command = tinkerdb_kv::parse(&words)
+            .expect("well-formed")
+            .expect("a data command");
+        Payload::Batch {
+            tenant: crate::acl::DEFAULT_TENANT.to_string(),
+            now_ms: 0,
+            ops: vec![(0, command)],
+        }
+    }
+
+    /// Runs Readys until none is left; returns the tokens answered on the way.
+    fn run_readies(shard: &mut Shard, disk: &mut Disk) -> Vec<u64> {
+        let mut answered = Vec::new();
+        for _ in 0..100 {
+            let mut effects = Effects::default();
+            let Some(ready) = shard.collect_ready(&mut effects) else {
+                break;
+            };
+            let (number, _) = shard.advance_async(ready, &mut effects);
+            disk.write(&effects);
+            shard.on_persisted(number);
+            answered.extend(effects.done.iter().map(|d| d.token));
+        }
+        answered
+    }
+
+    #[test]
+    fn applying_waits_while_a_snapshot_is_written_then_catches_up() {
+        let mut disk = Disk::new();
+        let mut shard = disk.open_as(vec![1], 500);
+        settle(&mut shard, &mut disk);
+        shard.propose(set("before"), 1).expect("propose");
+        assert_eq!(run_readies(&mut shard, &mut disk), vec![1]);
+        let mut effects = Effects::default();
+        assert!(matches!(
+            shard.start_snapshot(&mut effects),
+            Ok(SnapshotStart::Started)
+        ));
+        let writer = effects.snapshot.take().expect("a writer to run");
+        let at = writer.index();
+        assert!(matches!(
+            shard.start_snapshot(&mut Effects::default()),
+            Ok(SnapshotStart::AlreadyRunning)
+        ));
+        assert_eq!(
+            shard.lease_until_ms(),
+            0,
+            "no lease reads while applying waits"
+        );
+
+        // Committed meanwhile, but not applied, so not answered.
+        shard.propose(set("during"), 2).expect("propose");
+        assert!(run_readies(&mut shard, &mut disk).is_empty());
+        let status = shard.status();
+        assert!(status.snapshot_in_progress);
+        assert_eq!(status.applied, at);
+        assert!(status.commit > at, "{status:?}");
+        assert_eq!(status.deferred_entries, status.commit - at);
+        assert!(!shard.poll_snapshot(&mut effects), "the writer has not run");
+
+        writer.write();
+        let mut effects = Effects::default();
+        assert!(shard.poll_snapshot(&mut effects));
+        let info = effects
+            .snapshot_written
+            .take()
+            .expect("an outcome")
+            .expect("written");
+        assert_eq!(info.index, at);
+        assert_eq!(effects.compactions, vec![(1, at, info.term)]);
+        assert_eq!(
+            effects.done.iter().map(|d| d.token).collect::<Vec<_>>(),
+            vec![2]
+        );
+        let status = shard.status();
+        assert!(!status.snapshot_in_progress);
+        assert_eq!(
+            (status.applied, status.deferred_entries),
+            (status.commit, 0)
+        );
+        assert_eq!(status.first_index, at + 1, "the log is compacted up to it");
+    }
+
+    #[test]
+    fn a_snapshot_writer_that_never_ran_fails_the_snapshot_and_applying_resumes() {
+        let mut disk = Disk::new();
+        let mut shard = leader(&mut disk);
+        shard.propose(set("k"), 1).expect("propose");
+        run_readies(&mut shard, &mut disk);
+        let mut effects = Effects::default();
+        shard.start_snapshot(&mut effects).expect("start");
+        shard.propose(set("k2"), 2).expect("propose");
+        assert!(run_readies(&mut shard, &mut disk).is_empty());
+        drop(effects.snapshot.take());
+        let mut effects = Effects::default();
+        assert!(shard.poll_snapshot(&mut effects));
+        assert!(matches!(effects.snapshot_written, Some(Err(_))));
+        assert_eq!(
+            effects.done.len(),
+            1,
+            "the deferred write is applied and answered"
+        );
+        assert!(effects.compactions.is_empty());
+    }
+
     #[test]
     fn a_snapshot_in_a_joint_configuration_keeps_it_across_a_restart() {
         let mut disk = Disk::new();
         let mut shard = leader(&mut disk);
         enter_joint_and_stop(&mut shard, &mut disk);
         let mut effects = Effects::default();
-        let info = shard.snapshot_now(&mut effects).expect("snapshot");
+        let info = shard.snapshot_blocking(&mut effects).expect("snapshot");
         disk.write(&effects);
         assert_eq!(info.conf_state.voters_outgoing, vec![1]);
         assert!(info.conf_state.auto_leave);

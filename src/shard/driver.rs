@@ -24,10 +24,10 @@ use tinkerdb_wal::{FsyncObserver, SyncPolicy, Wal, WalOptions};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn, Instrument};
 
-use super::core::{lease_ms_for, Effects, Shard, ShardConfig};
+use super::core::{lease_ms_for, Effects, Shard, ShardConfig, SnapshotStart};
 use super::entry::Payload;
 use super::handle::{LocalReads, MemberChange, NodeStatus, Reply, Request, ShardHandle};
-use super::snapshot::SnapshotStore;
+use super::snapshot::{SnapshotInfo, SnapshotStore};
 use super::wal_worker::{Done as WalDone, WalWorker};
 use super::wire::{decode_raft, snapshot_chunks, PeerMessage, SnapshotAssembly, WireFrame};
 use super::ShardError;
@@ -124,6 +124,7 @@ pub fn start(
     let (tx, rx) = mpsc::channel(config.max_pending_requests);
     let (exit_tx, exit_rx) = oneshot::channel();
     let (wal_done_tx, wal_done) = mpsc::unbounded_channel();
+    let (snapshot_written_tx, snapshot_written) = mpsc::unbounded_channel();
     let wal = WalWorker::start(wal, wal_done_tx)?;
     let users = shard.users();
     let local = Arc::new(LocalReads {
@@ -157,6 +158,9 @@ pub fn start(
         fsync_always: config.fsync == FsyncPolicy::Always,
         local: Arc::clone(&local),
         published_lease_term: 0,
+        snapshot_written,
+        snapshot_written_tx,
+        save_waiters: Vec::new(),
     };
     let span = tracing::info_span!("raft", node = config.node_id, shard = DATA_GROUP);
     tokio::spawn(
@@ -217,6 +221,11 @@ struct Driver {
     local: Arc<LocalReads>,
     /// The term of the lease last published to connections (0: none), see `publish_lease`.
     published_lease_term: u64,
+    /// Wakes the loop when a snapshot writer thread is done.
+    snapshot_written: mpsc::UnboundedReceiver<()>,
+    snapshot_written_tx: mpsc::UnboundedSender<()>,
+    /// `SAVE`s waiting for the snapshot being written.
+    save_waiters: Vec<Reply<SnapshotInfo>>,
 }
 
 impl Driver {
@@ -252,6 +261,12 @@ impl Driver {
                 _ = expiry.tick() => self.propose_expiry(),
                 () = self.local.barrier.wanted() => {}
                 done = self.wal_done.recv() => self.wal_reported(done)?,
+                Some(()) = self.snapshot_written.recv() => {
+                    let mut effects = Effects::default();
+                    self.shard.poll_snapshot(&mut effects);
+                    self.snapshot_effects(&mut effects);
+                    self.deliver(effects);
+                }
             }
             // Let the tasks that are already runnable (connections, peer readers) hand over
             // what they hold before this round drains the channels: otherwise the loop, woken
@@ -321,10 +336,20 @@ impl Driver {
             }
             Request::Save { reply } => {
                 let mut effects = Effects::default();
-                let result = self.shard.snapshot_now(&mut effects);
-                self.compact(&effects);
+                let answer = match self.shard.start_snapshot(&mut effects) {
+                    Ok(SnapshotStart::Started) => {
+                        self.save_waiters.extend(reply);
+                        self.snapshot_effects(&mut effects);
+                        return None;
+                    }
+                    Ok(SnapshotStart::UpToDate(info)) => Ok(info),
+                    Ok(SnapshotStart::AlreadyRunning) => Err(ShardError::Invalid(
+                        "Background save already in progress".into(),
+                    )),
+                    Err(e) => Err(e),
+                };
                 if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                    let _ = reply.send(answer);
                 }
             }
             Request::Status { tenant, reply } => {
@@ -385,7 +410,7 @@ impl Driver {
         if let Err(e) = self.shard.prepare_wanted_snapshot(&mut effects) {
             warn!(error = %e, "could not prepare a snapshot for a follower");
         }
-        self.compact(&effects);
+        self.snapshot_effects(&mut effects);
         for _ in 0..MAX_READY_ITERATIONS {
             self.shard.flush_reads();
             let mut effects = Effects::default();
@@ -417,7 +442,7 @@ impl Driver {
                 self.send_raft_messages(persisted);
                 self.shard.on_persisted(number);
             }
-            self.compact(&effects);
+            self.snapshot_effects(&mut effects);
             self.deliver(effects);
             self.publish_read_state();
         }
@@ -697,11 +722,40 @@ impl Driver {
         }
     }
 
-    fn compact(&mut self, effects: &Effects) {
+    /// Acts on a shard's snapshot work: compacts the WAL up to a written snapshot, answers the
+    /// `SAVE`s that waited for it, and starts the writer of a new one on a thread of its own
+    /// (the shard defers applying until that thread reports back on `snapshot_written`).
+    fn snapshot_effects(&mut self, effects: &mut Effects) {
         for &(group, index, term) in &effects.compactions {
             if let Err(e) = self.wal.compact(group, index, term) {
                 // The snapshot is durable; old segments just stay until the next compaction.
                 warn!(error = %e, "WAL compaction failed");
+            }
+        }
+        effects.compactions.clear();
+        if let Some(result) = effects.snapshot_written.take() {
+            for reply in self.save_waiters.drain(..) {
+                let _ = reply.send(result.clone());
+            }
+        }
+        if let Some(writer) = effects.snapshot.take() {
+            // The lease is off while applying waits (see `Shard::lease_until_ms`): connections
+            // must know before anything is deferred.
+            self.publish_read_state();
+            let wake = WakeOnDrop(self.snapshot_written_tx.clone());
+            let index = writer.index();
+            let spawned = std::thread::Builder::new()
+                .name("tinkerdb-snapshot".into())
+                .spawn(move || {
+                    let _wake = wake;
+                    writer.write();
+                });
+            if let Err(e) = spawned {
+                // The writer was dropped with the closure and told the shard; the wake went
+                // with it too, so finish here.
+                error!(error = %e, index, "cannot start the snapshot thread");
+                self.shard.poll_snapshot(effects);
+                self.snapshot_effects(effects);
             }
         }
     }
@@ -731,9 +785,21 @@ impl Driver {
                 let _ = reply.send(Err(ShardError::Stopped));
             }
         }
+        for reply in self.save_waiters.drain(..) {
+            let _ = reply.send(Err(ShardError::Stopped));
+        }
         info!("raft loop stopped; WAL synced");
         let _ = reply.send(());
         result
+    }
+}
+
+/// Wakes the Raft loop when a snapshot thread ends, however it ends (a panic included).
+struct WakeOnDrop(mpsc::UnboundedSender<()>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
     }
 }
 

@@ -20,6 +20,7 @@ mod entry;
 mod handle;
 mod read_barrier;
 mod snapshot;
+mod snapshot_job;
 mod state_machine;
 mod storage;
 mod wal_worker;

@@ -20,7 +20,7 @@ use std::time::Instant;
 use protobuf::Message as _;
 use raft::prelude::ConfState;
 
-use super::state_machine::{LoadError, StateMachine};
+use super::state_machine::{LoadError, SnapshotSource, StateMachine};
 
 const MAGIC: &[u8; 8] = b"TKDBSNAP";
 const VERSION: u32 = 1;
@@ -50,6 +50,12 @@ pub enum SnapshotError {
         /// What is wrong.
         reason: String,
     },
+    /// A background snapshot writer ended without writing (it could not start, or panicked).
+    #[error("the snapshot at index {index} was abandoned before it was written")]
+    Abandoned {
+        /// The index it was to cover.
+        index: u64,
+    },
 }
 
 /// What is known about one snapshot on disk.
@@ -67,8 +73,9 @@ pub struct SnapshotInfo {
     pub duration_ms: u64,
 }
 
-/// The `snap/` folder of one shard.
-#[derive(Debug)]
+/// The `snap/` folder of one shard. Cloned for the thread that writes a snapshot in the
+/// background.
+#[derive(Debug, Clone)]
 pub struct SnapshotStore {
     dir: PathBuf,
 }
@@ -89,7 +96,7 @@ impl SnapshotStore {
     /// Writes the state machine as of `index`/`term` durably and prunes old snapshots.
     pub fn save(
         &self,
-        sm: &StateMachine,
+        source: &SnapshotSource,
         index: u64,
         term: u64,
         conf_state: &ConfState,
@@ -109,7 +116,7 @@ impl SnapshotStore {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             w.write_all(&(cs.len() as u32).to_le_bytes())?;
             w.write_all(&cs)?;
-            sm.write_snapshot(&mut w)?;
+            source.write(&mut w)?;
             let crc = w.crc;
             let mut inner = w.inner.into_inner().map_err(|e| e.into_error())?;
             inner.write_all(&crc.to_le_bytes())?;
@@ -398,7 +405,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SnapshotStore::open(dir.path()).expect("open");
         let sm = state_with_keys(50);
-        let saved = store.save(&sm, 50, 3, &voters()).expect("save");
+        let saved = store
+            .save(&sm.snapshot_source(), 50, 3, &voters())
+            .expect("save");
         let mut loaded = StateMachine::default();
         let info = store
             .load_newest(&mut loaded)
@@ -428,7 +437,9 @@ mod tests {
             auto_leave: true,
             ..Default::default()
         };
-        store.save(&state_with_keys(3), 9, 2, &joint).expect("save");
+        store
+            .save(&state_with_keys(3).snapshot_source(), 9, 2, &joint)
+            .expect("save");
         let info = store
             .load_newest(&mut StateMachine::default())
             .expect("load")
@@ -452,7 +463,9 @@ mod tests {
         );
         let sm = state_with_keys(5);
         for index in [10, 20, 30] {
-            store.save(&sm, index, 1, &voters()).expect("save");
+            store
+                .save(&sm.snapshot_source(), index, 1, &voters())
+                .expect("save");
         }
         let names: Vec<_> = snapshot_files(dir.path())
             .iter()
@@ -477,7 +490,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SnapshotStore::open(dir.path()).expect("open");
         store
-            .save(&state_with_keys(3), 3, 1, &voters())
+            .save(&state_with_keys(3).snapshot_source(), 3, 1, &voters())
             .expect("save");
         let path = snapshot_files(dir.path()).pop().expect("file");
         let good = fs::read(&path).expect("read");

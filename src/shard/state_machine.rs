@@ -43,6 +43,33 @@ pub struct StateMachine {
     members: BTreeMap<u64, String>,
 }
 
+/// A state machine's content, readable from any thread (see [`StateMachine::snapshot_source`]).
+#[derive(Debug)]
+pub struct SnapshotSource {
+    keyspace: SharedKeyspace,
+    users: SharedUsers,
+    members: BTreeMap<u64, String>,
+}
+
+impl SnapshotSource {
+    /// Streams the state (users, then keyspace) into a snapshot body. Holds the keyspace's
+    /// read lock throughout: connections keep reading meanwhile, and nothing writes it while
+    /// the shard defers its applies.
+    pub fn write(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let users = {
+            let table = self.users.read().unwrap_or_else(|p| p.into_inner());
+            bincode::serialize(&(&*table, &self.members))
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+        };
+        w.write_all(&(users.len() as u64).to_le_bytes())?;
+        w.write_all(&users)?;
+        self.keyspace
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_snapshot(w)
+    }
+}
+
 impl StateMachine {
     /// Applies one committed entry at `index`; returns the replies for the proposing client.
     pub fn apply(&mut self, index: u64, payload: &Payload) -> Vec<Frame> {
@@ -133,13 +160,22 @@ impl StateMachine {
         Arc::clone(&self.users)
     }
 
-    /// Streams the state (users, then keyspace) into a snapshot body.
+    /// Streams the state (users, then keyspace) into a snapshot body (see
+    /// [`SnapshotSource::write`]).
+    #[cfg(test)]
     pub fn write_snapshot(&self, w: &mut impl Write) -> std::io::Result<()> {
-        let users = bincode::serialize(&(&*self.users_read(), &self.members))
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        w.write_all(&(users.len() as u64).to_le_bytes())?;
-        w.write_all(&users)?;
-        self.keyspace_read().write_snapshot(w)
+        self.snapshot_source().write(w)
+    }
+
+    /// What a snapshot writer on another thread reads: handles to the shared keyspace and
+    /// users, and a copy of the (small) member table. It shows the state as of the moment it
+    /// is read, so the shard must not apply anything until the writer is done.
+    pub fn snapshot_source(&self) -> SnapshotSource {
+        SnapshotSource {
+            keyspace: Arc::clone(&self.keyspace),
+            users: Arc::clone(&self.users),
+            members: self.members.clone(),
+        }
     }
 
     /// Replaces the state with a snapshot body. The shared users handle stays the same object,
@@ -174,12 +210,6 @@ impl StateMachine {
         watched
             .iter()
             .all(|w| keyspace.key_version(&namespace(tenant, w.db), &w.key, now_ms) == w.version)
-    }
-
-    fn users_read(&self) -> std::sync::RwLockReadGuard<'_, UserTable> {
-        self.users
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn users_mut(&self) -> std::sync::RwLockWriteGuard<'_, UserTable> {

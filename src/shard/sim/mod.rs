@@ -113,6 +113,8 @@ const TICK_MS_MAX: u64 = 12;
 const LEASE_MS: u64 = lease_ms_for(ELECTION_TICKS, TICK_MS_MIN);
 /// Longest simulated fsync: the WAL thread reports a batch 0..=this many ms after it starts.
 const FSYNC_MS_MAX: u64 = 3;
+/// Longest time a simulated snapshot takes to write (applying waits meanwhile).
+const SNAPSHOT_MS_MAX: u64 = 200;
 
 /// Virtual time allowed for the clients' work, and for settling afterwards.
 const RUN_MS_MAX: u64 = 120_000;
@@ -206,6 +208,10 @@ struct Node {
     /// When the WAL thread's current fsync returns: every pending record becomes durable and
     /// every Ready in `persisting` is reported. None while nothing waits.
     persist_due_ms: Option<u64>,
+    /// When the simulated snapshot thread reports its snapshot written (the file itself is
+    /// written when the snapshot starts: the shard's state does not change until this
+    /// report, so writing it then or later gives the same file). None while none runs.
+    snapshot_due_ms: Option<u64>,
 }
 
 impl Node {
@@ -229,6 +235,7 @@ impl Node {
             next_token: 1,
             persisting: VecDeque::new(),
             persist_due_ms: None,
+            snapshot_due_ms: None,
         }
     }
 }
@@ -249,6 +256,10 @@ struct Report {
     partitions: u64,
     /// Snapshots a leader sent to a lagging follower.
     snapshots_sent: u64,
+    /// Snapshots written (each off the loop, applying deferred meanwhile), and the committed
+    /// entries that waited for them.
+    snapshots_written: u64,
+    applies_deferred: u64,
     leaders_elected: usize,
     /// Leadership transfers that reached their target (`MsgTimeoutNow` delivered).
     transfers: u64,
@@ -285,6 +296,8 @@ struct Sim {
     crashes_mid_write: u64,
     torn_tails: u64,
     snapshots_sent: u64,
+    snapshots_written: u64,
+    applies_deferred: u64,
     transfers: u64,
     lease_reads: u64,
     members_added: u64,
@@ -321,6 +334,8 @@ impl Sim {
             crashes_mid_write: 0,
             torn_tails: 0,
             snapshots_sent: 0,
+            snapshots_written: 0,
+            applies_deferred: 0,
             transfers: 0,
             lease_reads: 0,
             members_added: 0,
@@ -370,7 +385,10 @@ impl Sim {
     /// The earliest moment something happens.
     fn next_event_ms(&self) -> u64 {
         let node_events = self.nodes.iter().map(|n| match n.shard {
-            Some(_) => n.next_tick_ms.min(n.persist_due_ms.unwrap_or(u64::MAX)),
+            Some(_) => n
+                .next_tick_ms
+                .min(n.persist_due_ms.unwrap_or(u64::MAX))
+                .min(n.snapshot_due_ms.unwrap_or(u64::MAX)),
             None => n.restart_at_ms.unwrap_or(u64::MAX),
         });
         let others = [
@@ -437,6 +455,12 @@ impl Sim {
         for index in 0..self.nodes.len() {
             if self.nodes[index].persist_due_ms.is_some_and(|at| at <= now) {
                 self.wal_thread_reports(index);
+            }
+            if self.nodes[index]
+                .snapshot_due_ms
+                .is_some_and(|at| at <= now)
+            {
+                self.snapshot_thread_reports(index);
             }
         }
         for index in 0..self.nodes.len() {
@@ -579,11 +603,7 @@ impl Sim {
                 let text = format!("n{}: could not prepare a snapshot: {e}", index + 1);
                 self.trace.log(self.now_ms, &text);
             }
-            for &(group, at, term) in &effects.compactions {
-                self.nodes[index].disk.compact(group, at, term);
-                let text = format!("n{}: snapshot and WAL compaction at {at}/{term}", index + 1);
-                self.trace.log(self.now_ms, &text);
-            }
+            self.snapshot_effects(index, &mut effects);
             self.deliver(index, &mut shard, effects);
         }
         self.nodes[index].shard = Some(shard);
@@ -608,6 +628,41 @@ impl Sim {
         if let Some(number) = last {
             shard.on_persisted(number);
         }
+        self.deliver(index, &mut shard, effects);
+        self.nodes[index].shard = Some(shard);
+    }
+
+    /// The driver's `snapshot_effects`: compacts the simulated WAL up to a written snapshot,
+    /// and runs a new snapshot's writer (at once; its report comes a little later).
+    fn snapshot_effects(&mut self, index: usize, effects: &mut Effects) {
+        for &(group, at, term) in &effects.compactions {
+            self.nodes[index].disk.compact(group, at, term);
+            let text = format!("n{}: snapshot and WAL compaction at {at}/{term}", index + 1);
+            self.trace.log(self.now_ms, &text);
+        }
+        effects.compactions.clear();
+        if let Some(writer) = effects.snapshot.take() {
+            let text = format!("n{}: snapshot at {} started", index + 1, writer.index());
+            self.trace.log(self.now_ms, &text);
+            writer.write();
+            self.nodes[index].snapshot_due_ms =
+                Some(self.now_ms + self.rng.between(0, SNAPSHOT_MS_MAX));
+        }
+    }
+
+    /// The simulated snapshot thread is done: the shard compacts and applies what it deferred.
+    fn snapshot_thread_reports(&mut self, index: usize) {
+        self.nodes[index].snapshot_due_ms = None;
+        let Some(mut shard) = self.nodes[index].shard.take() else {
+            return;
+        };
+        let mut effects = Effects::default();
+        let deferred = shard.status().deferred_entries;
+        if shard.poll_snapshot(&mut effects) {
+            self.snapshots_written += 1;
+            self.applies_deferred += deferred;
+        }
+        self.snapshot_effects(index, &mut effects);
         self.deliver(index, &mut shard, effects);
         self.nodes[index].shard = Some(shard);
     }
@@ -721,6 +776,7 @@ impl Sim {
         node.shard = None;
         node.persisting.clear();
         node.persist_due_ms = None;
+        node.snapshot_due_ms = None;
         let (kept, torn) = node.disk.crash(&mut self.rng);
         node.waiters.clear();
         node.reads.clear();
@@ -1221,6 +1277,8 @@ impl Sim {
             torn_tails: self.torn_tails,
             partitions: self.nemesis.partitions(),
             snapshots_sent: self.snapshots_sent,
+            snapshots_written: self.snapshots_written,
+            applies_deferred: self.applies_deferred,
             leaders_elected: self.leaders.len(),
             transfers: self.transfers,
             lease_reads: self.lease_reads,

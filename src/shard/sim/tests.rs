@@ -80,7 +80,7 @@ fn simulate_fixed_seeds() {
         .collect();
     eprintln!(
         "simulated {} seeds in {:.1?}: {} failed; {} crashes ({} mid-write, {} torn tails), \
-         {} partitions, {} snapshots sent, {} elections, {} promotions, {} removals, \
+         {} partitions, {} snapshots sent, {} written ({} applies deferred), {} elections, {} promotions, {} removals, \
          {} replacements (joint; {} seeds, {} left by an outgoing leader), \
          {} lease reads, {} history ops ({} unknown), {} inconclusive checks",
         results.len(),
@@ -91,6 +91,8 @@ fn simulate_fixed_seeds() {
         passed.iter().map(|r| r.torn_tails).sum::<u64>(),
         passed.iter().map(|r| r.partitions).sum::<u64>(),
         passed.iter().map(|r| r.snapshots_sent).sum::<u64>(),
+        passed.iter().map(|r| r.snapshots_written).sum::<u64>(),
+        passed.iter().map(|r| r.applies_deferred).sum::<u64>(),
         passed.iter().map(|r| r.leaders_elected).sum::<usize>(),
         passed.iter().map(|r| r.members_promoted).sum::<u64>(),
         passed.iter().map(|r| r.members_removed).sum::<u64>(),
@@ -242,7 +244,7 @@ fn crash_in_joint_config(seed: u64) -> Result<Report, String> {
         };
         let mut effects = Effects::default();
         shard
-            .snapshot_now(&mut effects)
+            .snapshot_blocking(&mut effects)
             .map_err(|e| format!("n{}: snapshot: {e}", node.id))?;
         for &(group, at, term) in &effects.compactions {
             node.disk.compact(group, at, term);
