@@ -34,6 +34,7 @@ mod auth;
 mod dashboard;
 mod data;
 mod events;
+mod host_guard;
 mod node_info;
 mod nodes;
 

@@ -151,6 +151,14 @@ pub struct ServerArgs {
     /// HTTP admin address.
     #[arg(long, env = "TINKERDB_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// A host name the admin API answers unauthenticated requests for (repeat, or commas in
+    /// the variable), besides IP addresses and `localhost`: the DNS-rebinding guard.
+    #[arg(
+        long = "admin-allowed-host",
+        env = "TINKERDB_ADMIN_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub admin_allowed_hosts: Option<Vec<String>>,
     /// Initial voters: `1=host:7380,2=host:7380,...`.
     #[arg(long, env = "TINKERDB_INITIAL_CLUSTER")]
     pub initial_cluster: Option<String>,
@@ -200,6 +208,7 @@ impl ServerArgs {
             listen,
             peer_listen,
             admin_listen,
+            admin_allowed_hosts,
             initial_cluster,
             fsync,
             fsync_interval_ms,

@@ -40,6 +40,9 @@ pub enum ConfigError {
     },
 }
 
+/// Most names `admin_allowed_hosts` may list.
+pub const MAX_ADMIN_ALLOWED_HOSTS: usize = 64;
+
 /// Most runtime threads `io_threads` may ask for.
 pub const MAX_IO_THREADS: usize = 1024;
 
@@ -121,6 +124,9 @@ pub struct Config {
     pub peer_listen: SocketAddr,
     /// HTTP admin address.
     pub admin_listen: SocketAddr,
+    /// Host names the admin API answers unauthenticated requests for, besides IP addresses
+    /// and `localhost` (see `admin::host_guard`: the DNS-rebinding guard).
+    pub admin_allowed_hosts: Vec<String>,
     /// Initial voters as `id=host:port,...` (peer addresses); empty means a single-node cluster.
     pub initial_cluster: String,
     /// Set when this node joins an existing cluster instead of founding it: it starts with no
@@ -190,6 +196,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7379)),
             peer_listen: SocketAddr::from(([127, 0, 0, 1], 7380)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 7381)),
+            admin_allowed_hosts: Vec::new(),
             initial_cluster: String::new(),
             join: None,
             fsync: FsyncPolicy::Always,
@@ -238,6 +245,17 @@ impl Config {
                 reason: reason.to_string(),
             })
         };
+        if self.admin_allowed_hosts.len() > MAX_ADMIN_ALLOWED_HOSTS
+            || self
+                .admin_allowed_hosts
+                .iter()
+                .any(|h| h.is_empty() || h.len() > 253 || h.contains([':', '/', ' ']))
+        {
+            return invalid(
+                "admin_allowed_hosts",
+                "at most 64 host names, each 1-253 characters without a port, ':', '/' or spaces",
+            );
+        }
         if self.node_id == 0 {
             return invalid("node_id", "must be at least 1");
         }
@@ -393,6 +411,20 @@ mod tests {
         std::fs::write(&path, "lisen = 1\n").expect("write");
         let err = Config::from_file(&path).expect_err("typo must be refused");
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn admin_allowed_hosts_are_names_without_ports() {
+        let mut config = Config {
+            admin_allowed_hosts: vec!["db1.internal".into()],
+            ..Config::default()
+        };
+        config.validate().expect("a plain name is fine");
+        for bad in ["db1:7381", "", "http://db1", "a b"] {
+            config.admin_allowed_hosts = vec![bad.into()];
+            let err = config.validate().expect_err(bad);
+            assert!(err.to_string().contains("admin_allowed_hosts"), "{err}");
+        }
     }
 
     #[test]

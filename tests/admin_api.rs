@@ -253,23 +253,31 @@ fn bad_input_gets_4xx_json() {
     }
 }
 
-/// A POST the way a form on another web page would send it: no `X-TinkerDB-Request` header.
-fn forged_post(node: &Node, path: &str, body: &str) -> String {
+/// Sends `request` as is to the node's admin port; the whole answer (status line, headers,
+/// body).
+fn raw_request(node: &Node, request: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(admin_addr(node)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        admin_addr(node),
-        body.len()
-    );
     stream.write_all(request.as_bytes()).expect("write");
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
+}
+
+/// A POST the way a form on another web page would send it: no `X-TinkerDB-Request` header.
+fn forged_post(node: &Node, path: &str, body: &str) -> String {
+    raw_request(
+        node,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            admin_addr(node),
+            body.len()
+        ),
+    )
 }
 
 #[test]
@@ -284,6 +292,53 @@ fn a_post_without_the_api_header_is_refused_and_changes_nothing() {
         run(&node, &["EXISTS", "forged"]),
         json!({"type": "integer", "value": 0})
     );
+}
+
+/// A raw GET naming `host` in its `Host` header (as a page whose DNS name was rebound to the
+/// node's address would), with `authorization` if given.
+fn get_as_host(node: &Node, path: &str, host: &str, authorization: Option<&str>) -> String {
+    let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    raw_request(
+        node,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"),
+    )
+}
+
+#[test]
+fn without_users_a_request_naming_another_host_is_refused_as_dns_rebinding() {
+    let node = Node::start_with_config("admin_allowed_hosts = [\"db1.internal\"]\n");
+    let port = node.ports().admin;
+    let rebound = format!("evil.example:{port}");
+    let answer = get_as_host(&node, "/api/cluster", &rebound, None);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("DNS-rebinding"), "{answer}");
+    assert!(answer.contains("admin_allowed_hosts"), "{answer}");
+    let answer = get_as_host(&node, "/", &rebound, None);
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "the dashboard too: {answer}"
+    );
+    // Probes stay open, and IP addresses, localhost and listed names pass.
+    let answer = get_as_host(&node, "/health", &rebound, None);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("DB1.internal:{port}"),
+    ] {
+        let answer = get_as_host(&node, "/api/cluster", &host, None);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{host}: {answer}");
+    }
+}
+
+#[test]
+fn with_users_valid_credentials_pass_whatever_the_host() {
+    let node = Node::start_with_config(USERS_TOML);
+    let alice = basic_auth("alice", "wonderland");
+    let answer = get_as_host(&node, "/api/cluster", "db.example.com:7381", Some(&alice));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = get_as_host(&node, "/api/cluster", "db.example.com:7381", None);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! - A request with an `Authorization: Basic ...` header is that user, if the user exists, is
 //!   enabled and the password matches; otherwise it gets 401.
 //! - A request without credentials is the user a fresh RESP connection starts as: `default`
-//!   when it needs no password (no users configured, as in a fresh Redis). When there is no
+//!   when it needs no password (no users configured, as in a fresh Redis), provided its
+//!   `Host` passes the DNS-rebinding guard ([`super::host_guard`]; else 403). When there is no
 //!   such user (users are configured, or `default` got a password), it gets 401.
 //!
 //! Every 401 carries `WWW-Authenticate: Basic realm="tinkerdb"`, so a browser opening the
@@ -22,7 +23,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, HOST, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -88,12 +89,38 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     match caller(&ctx, request.headers()) {
+        Ok(caller) if caller.authorization.is_none() && !host_allowed(&ctx, request.headers()) => {
+            let host = request
+                .headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("?");
+            let msg = format!(
+                "Host {host:?} is not answered without credentials: this node has no users, so \
+                 its admin API serves only requests addressed to an IP address or localhost \
+                 (a DNS-rebinding guard). Use an IP address, list the name in \
+                 admin_allowed_hosts (--admin-allowed-host), or configure users."
+            );
+            (StatusCode::FORBIDDEN, Json(json!({"error": msg}))).into_response()
+        }
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(why) => unauthorized(why),
     }
+}
+
+/// Whether the request's `Host` passes the DNS-rebinding guard (see `host_guard`).
+fn host_allowed(ctx: &ServerContext, headers: &HeaderMap) -> bool {
+    let host = match headers.get(HOST) {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(text) => Some(text),
+            Err(_) => return false,
+        },
+    };
+    super::host_guard::allowed(host, &ctx.config.admin_allowed_hosts)
 }
 
 /// Resolves the caller, or why it is refused.

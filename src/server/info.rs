@@ -129,7 +129,6 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
                 "rdb_bgsave_in_progress",
                 &u8::from(status.raft.snapshot_in_progress),
             );
-            field("snapshot_deferred_entries", &status.raft.deferred_entries);
             field("snapshot_last_index", &snap.map_or(0, |s| s.index));
             field("snapshot_last_term", &snap.map_or(0, |s| s.term));
             field("snapshot_last_bytes", &snap.map_or(0, |s| s.bytes));

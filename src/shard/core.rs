@@ -80,8 +80,9 @@ pub struct Effects {
     /// raft-rs messages to send to peers.
     pub messages: Vec<Message>,
     /// A snapshot to write off the Raft loop: the caller runs [`SnapshotWriter::write`] on
-    /// another thread (or at once) and then, when told it is done, calls
-    /// [`Shard::poll_snapshot`]. Until then the shard defers applying committed entries.
+    /// another thread (or later) and then, when told it is done, calls
+    /// [`Shard::poll_snapshot`]. The shard goes on applying meanwhile: the writer reads the
+    /// keyspace as frozen at the snapshot's index (copy-on-write).
     pub snapshot: Option<SnapshotWriter>,
     /// A snapshot started earlier is now written (or failed): the answer for `SAVE`.
     pub snapshot_written: Option<Result<SnapshotInfo, ShardError>>,
@@ -202,8 +203,6 @@ pub struct RaftStatus {
     pub snapshot: Option<SnapshotInfo>,
     /// A snapshot is being written off the Raft loop.
     pub snapshot_in_progress: bool,
-    /// Committed entries waiting for that snapshot before they are applied.
-    pub deferred_entries: u64,
     /// A leader is known and this node has applied everything known committed (a leader: also
     /// committed in its own term, so its log's tail from before a restart is applied too).
     pub caught_up: bool,
@@ -241,10 +240,8 @@ pub struct Shard {
     /// Followers' read-index requests answered from the lease, to send.
     lease_answers: Vec<Message>,
     /// The snapshot being written off the loop, with the index it covers (see
-    /// `snapshot_job`): while set, committed entries wait in `deferred`.
+    /// `snapshot_job`).
     writing: Option<(u64, Arc<SnapshotJob>)>,
-    /// Committed entries not applied yet because a snapshot is being written, oldest first.
-    deferred: Vec<Entry>,
     /// raft-rs wants a snapshot for a follower; offer it once the one being written is done.
     prepare_when_written: bool,
 }
@@ -379,7 +376,6 @@ impl Shard {
             lease_term: 0,
             lease_answers: Vec::new(),
             writing: None,
-            deferred: Vec::new(),
             prepare_when_written: false,
         })
     }
@@ -504,13 +500,8 @@ impl Shard {
     /// membership change under way, and only rounds started after the last one applied count
     /// (the quorum that answered is one of the configuration in force).
     pub fn lease_until_ms(&self) -> u64 {
-        // While a snapshot is written, applying waits, so this node's state falls behind what
-        // the followers apply: a read here could miss a write another node's reader already
-        // saw. Reads then take a ReadIndex round, which waits for the apply.
-        let holds = self.may_lease()
-            && self.lease_term == self.raw.raft.term
-            && self.applied_in_term()
-            && self.writing.is_none();
+        let holds =
+            self.may_lease() && self.lease_term == self.raw.raft.term && self.applied_in_term();
         if holds {
             self.lease_until
         } else {
@@ -737,11 +728,8 @@ impl Shard {
         effects.messages.extend(rd.take_messages());
         if !rd.snapshot().is_empty() {
             let snapshot = rd.snapshot().clone();
-            // Installing replaces the state machine that a writer may still be reading.
-            if let Some((_, job)) = &self.writing {
-                let result = job.wait();
-                self.snapshot_finished(result, effects);
-            }
+            // Installing replaces the keyspace: a writer still reading the old one fails at
+            // its next chunk, and its outcome, older than this snapshot, is then ignored.
             if let Err(e) = self.install_snapshot(&snapshot, effects) {
                 // The leader will send it again; the old state stays as it was.
                 error!(error = %e, "could not install the leader's snapshot");
@@ -751,11 +739,7 @@ impl Shard {
             self.confirm_reads(&rs.request_ctx, rs.index);
         }
         let committed = rd.take_committed_entries();
-        if self.writing.is_some() {
-            self.deferred.extend(committed);
-        } else {
-            self.apply_entries(committed, effects);
-        }
+        self.apply_entries(committed, effects);
         let group = self.config.group;
         if !rd.entries().is_empty() {
             let entries = rd.entries().iter().map(to_wal_entry).collect();
@@ -816,8 +800,8 @@ impl Shard {
         }
     }
 
-    /// Starts a snapshot of the applied state (also `SAVE`/`BGSAVE`): the writer goes out in
-    /// `effects.snapshot`, and applying waits until it is done (see `snapshot_job`).
+    /// Starts a snapshot of the applied state (also `SAVE`/`BGSAVE`): the keyspace is frozen
+    /// as of now and the writer goes out in `effects.snapshot` (see `snapshot_job`).
     pub fn start_snapshot(&mut self, effects: &mut Effects) -> Result<SnapshotStart, ShardError> {
         if self.writing.is_some() {
             return Ok(SnapshotStart::AlreadyRunning);
@@ -835,9 +819,13 @@ impl Shard {
             .ok_or_else(|| ShardError::Fatal(format!("no term for applied index {index}")))?;
         let conf_state = self.raw.store().conf_state().clone();
         let job = Arc::new(SnapshotJob::default());
+        let source = self
+            .sm
+            .snapshot_source()
+            .map_err(|e| ShardError::Fatal(format!("cannot encode the users: {e}")))?;
         effects.snapshot = Some(SnapshotWriter::new(
             self.snapshots.clone(),
-            self.sm.snapshot_source(),
+            source,
             (index, term),
             conf_state,
             Arc::clone(&job),
@@ -846,8 +834,8 @@ impl Shard {
         Ok(SnapshotStart::Started)
     }
 
-    /// Finishes the snapshot being written if its writer is done: compacts the log up to it,
-    /// applies what was deferred meanwhile, and reports the outcome in
+    /// Finishes the snapshot being written if its writer is done: ends the keyspace's freeze,
+    /// compacts the log up to the snapshot, and reports the outcome in
     /// `effects.snapshot_written`. Returns whether it finished.
     pub fn poll_snapshot(&mut self, effects: &mut Effects) -> bool {
         let Some(result) = self.writing.as_ref().and_then(|(_, job)| job.try_take()) else {
@@ -861,6 +849,7 @@ impl Shard {
         let Some((index, _)) = self.writing.take() else {
             return;
         };
+        self.sm.end_snapshot();
         let newer = |info: &SnapshotInfo, last: &Option<SnapshotInfo>| {
             last.as_ref().map_or(true, |l| info.index > l.index)
         };
@@ -885,6 +874,13 @@ impl Shard {
             }
             // A leader's snapshot was installed meanwhile: it is the newer one.
             Ok(info) => Ok(info),
+            Err(e) if self.last_snapshot.as_ref().is_some_and(|l| l.index > index) => {
+                info!(
+                    group = self.config.group,
+                    index, "snapshot abandoned: a newer one was installed meanwhile"
+                );
+                Err(ShardError::from(e))
+            }
             Err(e) => {
                 error!(error = %e, group = self.config.group, index, "snapshot failed; will retry later");
                 Err(ShardError::from(e))
@@ -900,10 +896,6 @@ impl Shard {
             }
         }
         effects.snapshot_written = Some(outcome);
-        let deferred = std::mem::take(&mut self.deferred);
-        self.apply_entries(deferred, effects);
-        self.report_applied();
-        self.serve_confirmed_reads();
     }
 
     /// Writes a snapshot at once, on this thread, and finishes it (tests and the simulator's
@@ -952,7 +944,6 @@ impl Shard {
             progress: self.progress(),
             snapshot: self.last_snapshot.clone(),
             snapshot_in_progress: self.writing.is_some(),
-            deferred_entries: self.deferred.len() as u64,
             caught_up: raft.leader_id != 0
                 && self.applied >= raft.raft_log.committed
                 && (!self.is_leader() || raft.commit_to_current_term()),
@@ -1830,11 +1821,26 @@ mod tests {
         answered
     }
 
+    /// Keys in the default tenant's database 0 of the newest snapshot file on `disk`.
+    fn keys_in_newest_snapshot(disk: &Disk) -> u64 {
+        let store = SnapshotStore::open(&disk.dir.path().join("snap")).expect("snap dir");
+        let mut sm = StateMachine::default();
+        store
+            .load_newest(&mut sm)
+            .expect("load")
+            .expect("a snapshot");
+        let ns = tinkerdb_kv::Namespace {
+            tenant: crate::acl::DEFAULT_TENANT.to_string(),
+            db: 0,
+        };
+        let keys = sm.keyspace_read().dbsize(&ns);
+        keys
+    }
+
     #[test]
-    fn applying_waits_while_a_snapshot_is_written_then_catches_up() {
+    fn applying_goes_on_while_a_snapshot_is_written_and_the_snapshot_is_of_its_start() {
         let mut disk = Disk::new();
-        let mut shard = disk.open_as(vec![1], 500);
-        settle(&mut shard, &mut disk);
+        let mut shard = leader(&mut disk);
         shard.propose(set("before"), 1).expect("propose");
         assert_eq!(run_readies(&mut shard, &mut disk), vec![1]);
         let mut effects = Effects::default();
@@ -1848,20 +1854,13 @@ mod tests {
             shard.start_snapshot(&mut Effects::default()),
             Ok(SnapshotStart::AlreadyRunning)
         ));
-        assert_eq!(
-            shard.lease_until_ms(),
-            0,
-            "no lease reads while applying waits"
-        );
 
-        // Committed meanwhile, but not applied, so not answered.
+        // Committed, applied and answered while the snapshot is not written yet.
         shard.propose(set("during"), 2).expect("propose");
-        assert!(run_readies(&mut shard, &mut disk).is_empty());
+        assert_eq!(run_readies(&mut shard, &mut disk), vec![2]);
         let status = shard.status();
         assert!(status.snapshot_in_progress);
-        assert_eq!(status.applied, at);
-        assert!(status.commit > at, "{status:?}");
-        assert_eq!(status.deferred_entries, status.commit - at);
+        assert!(status.applied > at, "{status:?}");
         assert!(!shard.poll_snapshot(&mut effects), "the writer has not run");
 
         writer.write();
@@ -1874,39 +1873,36 @@ mod tests {
             .expect("written");
         assert_eq!(info.index, at);
         assert_eq!(effects.compactions, vec![(1, at, info.term)]);
-        assert_eq!(
-            effects.done.iter().map(|d| d.token).collect::<Vec<_>>(),
-            vec![2]
-        );
         let status = shard.status();
         assert!(!status.snapshot_in_progress);
-        assert_eq!(
-            (status.applied, status.deferred_entries),
-            (status.commit, 0)
-        );
         assert_eq!(status.first_index, at + 1, "the log is compacted up to it");
+        assert_eq!(
+            keys_in_newest_snapshot(&disk),
+            1,
+            "the snapshot holds the state at its index, without the later write"
+        );
     }
 
     #[test]
-    fn a_snapshot_writer_that_never_ran_fails_the_snapshot_and_applying_resumes() {
+    fn a_snapshot_writer_that_never_ran_fails_the_snapshot_and_the_next_one_works() {
         let mut disk = Disk::new();
         let mut shard = leader(&mut disk);
         shard.propose(set("k"), 1).expect("propose");
         run_readies(&mut shard, &mut disk);
         let mut effects = Effects::default();
         shard.start_snapshot(&mut effects).expect("start");
-        shard.propose(set("k2"), 2).expect("propose");
-        assert!(run_readies(&mut shard, &mut disk).is_empty());
         drop(effects.snapshot.take());
         let mut effects = Effects::default();
         assert!(shard.poll_snapshot(&mut effects));
         assert!(matches!(effects.snapshot_written, Some(Err(_))));
-        assert_eq!(
-            effects.done.len(),
-            1,
-            "the deferred write is applied and answered"
-        );
         assert!(effects.compactions.is_empty());
+        shard.propose(set("k2"), 2).expect("propose");
+        assert_eq!(run_readies(&mut shard, &mut disk), vec![2]);
+        let info = shard
+            .snapshot_blocking(&mut Effects::default())
+            .expect("the next snapshot");
+        assert_eq!(info.index, shard.status().applied);
+        assert_eq!(keys_in_newest_snapshot(&disk), 2);
     }
 
     #[test]

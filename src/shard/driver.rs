@@ -724,7 +724,7 @@ impl Driver {
 
     /// Acts on a shard's snapshot work: compacts the WAL up to a written snapshot, answers the
     /// `SAVE`s that waited for it, and starts the writer of a new one on a thread of its own
-    /// (the shard defers applying until that thread reports back on `snapshot_written`).
+    /// (it reports back on `snapshot_written`).
     fn snapshot_effects(&mut self, effects: &mut Effects) {
         for &(group, index, term) in &effects.compactions {
             if let Err(e) = self.wal.compact(group, index, term) {
@@ -739,9 +739,6 @@ impl Driver {
             }
         }
         if let Some(writer) = effects.snapshot.take() {
-            // The lease is off while applying waits (see `Shard::lease_until_ms`): connections
-            // must know before anything is deferred.
-            self.publish_read_state();
             let wake = WakeOnDrop(self.snapshot_written_tx.clone());
             let index = writer.index();
             let spawned = std::thread::Builder::new()

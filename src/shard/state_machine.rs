@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use tinkerdb_kv::{ApplyCtx, Keyspace, Namespace, ReadCtx};
+use tinkerdb_kv::{ApplyCtx, FrozenWriter, Keyspace, Namespace, ReadCtx};
 use tinkerdb_resp::Frame;
 
 use super::entry::{DbCommand, Payload, Watched};
@@ -43,30 +43,40 @@ pub struct StateMachine {
     members: BTreeMap<u64, String>,
 }
 
-/// A state machine's content, readable from any thread (see [`StateMachine::snapshot_source`]).
+/// A state machine's content as of one moment, to be written from any thread while the
+/// state machine keeps applying (see [`StateMachine::snapshot_source`]).
 #[derive(Debug)]
 pub struct SnapshotSource {
+    /// The users and members, encoded when the snapshot started (they are small).
+    users: Vec<u8>,
     keyspace: SharedKeyspace,
-    users: SharedUsers,
-    members: BTreeMap<u64, String>,
+    frozen: FrozenWriter,
 }
 
+/// Keyspace bytes a snapshot writer gathers under the read lock before writing them out.
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
 impl SnapshotSource {
-    /// Streams the state (users, then keyspace) into a snapshot body. Holds the keyspace's
-    /// read lock throughout: connections keep reading meanwhile, and nothing writes it while
-    /// the shard defers its applies.
-    pub fn write(&self, w: &mut impl Write) -> std::io::Result<()> {
-        let users = {
-            let table = self.users.read().unwrap_or_else(|p| p.into_inner());
-            bincode::serialize(&(&*table, &self.members))
-                .map_err(|e| std::io::Error::other(e.to_string()))?
-        };
-        w.write_all(&(users.len() as u64).to_le_bytes())?;
-        w.write_all(&users)?;
-        self.keyspace
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .write_snapshot(w)
+    /// Streams the state (users, then keyspace) into a snapshot body. The keyspace goes chunk
+    /// by chunk, each under a short read lock, so commands keep applying in between; what it
+    /// writes is still the state of the moment the source was made (the keyspace's freeze).
+    pub fn write(&mut self, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all(&(self.users.len() as u64).to_le_bytes())?;
+        w.write_all(&self.users)?;
+        let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK_BYTES);
+        loop {
+            let done = {
+                let keyspace = self.keyspace.read().unwrap_or_else(|p| p.into_inner());
+                self.frozen
+                    .write_chunk(&keyspace, &mut chunk)
+                    .map_err(std::io::Error::other)?
+            };
+            w.write_all(&chunk)?;
+            chunk.clear();
+            if done {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -160,22 +170,37 @@ impl StateMachine {
         Arc::clone(&self.users)
     }
 
-    /// Streams the state (users, then keyspace) into a snapshot body (see
-    /// [`SnapshotSource::write`]).
+    /// Streams the state (users, then keyspace) into a snapshot body, here and now.
     #[cfg(test)]
     pub fn write_snapshot(&self, w: &mut impl Write) -> std::io::Result<()> {
-        self.snapshot_source().write(w)
+        let users = self.encode_users()?;
+        w.write_all(&(users.len() as u64).to_le_bytes())?;
+        w.write_all(&users)?;
+        self.keyspace_read().write_snapshot(w)
     }
 
-    /// What a snapshot writer on another thread reads: handles to the shared keyspace and
-    /// users, and a copy of the (small) member table. It shows the state as of the moment it
-    /// is read, so the shard must not apply anything until the writer is done.
-    pub fn snapshot_source(&self) -> SnapshotSource {
-        SnapshotSource {
+    /// The users and members as a snapshot holds them.
+    fn encode_users(&self) -> std::io::Result<Vec<u8>> {
+        let table = self.users.read().unwrap_or_else(|p| p.into_inner());
+        bincode::serialize(&(&*table, &self.members))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+
+    /// The state as of now, for a snapshot writer on another thread: the users encoded now,
+    /// and the keyspace frozen now (copy-on-write: see `Keyspace::freeze`), so applying goes
+    /// on while the writer works. [`StateMachine::end_snapshot`] ends the freeze.
+    pub fn snapshot_source(&self) -> std::io::Result<SnapshotSource> {
+        Ok(SnapshotSource {
+            users: self.encode_users()?,
             keyspace: Arc::clone(&self.keyspace),
-            users: Arc::clone(&self.users),
-            members: self.members.clone(),
-        }
+            frozen: self.keyspace_mut().freeze(),
+        })
+    }
+
+    /// Ends the keyspace's freeze for a snapshot (written, failed or abandoned), dropping the
+    /// copies it kept.
+    pub fn end_snapshot(&self) {
+        self.keyspace_mut().thaw();
     }
 
     /// Replaces the state with a snapshot body. The shared users handle stays the same object,

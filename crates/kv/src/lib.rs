@@ -35,5 +35,6 @@ pub use command::{
 };
 pub use error::{CommandError, ExecError};
 pub use keyspace::{
-    ApplyCtx, Keyspace, KeyspaceStats, Namespace, ReadCtx, SnapshotError, Value, DATABASES,
+    ApplyCtx, FrozenError, FrozenWriter, Keyspace, KeyspaceStats, Namespace, ReadCtx,
+    SnapshotError, Value, DATABASES,
 };

@@ -74,6 +74,7 @@ use raft::prelude::ConfChangeType;
 use super::core::{lease_ms_for, Done, Effects, Shard, ShardConfig};
 use super::entry::DbCommand;
 use super::snapshot::SnapshotStore;
+use super::snapshot_job::SnapshotWriter;
 use super::state_machine::read_commands;
 use super::ShardError;
 use crate::acl::DEFAULT_TENANT;
@@ -208,10 +209,12 @@ struct Node {
     /// When the WAL thread's current fsync returns: every pending record becomes durable and
     /// every Ready in `persisting` is reported. None while nothing waits.
     persist_due_ms: Option<u64>,
-    /// When the simulated snapshot thread reports its snapshot written (the file itself is
-    /// written when the snapshot starts: the shard's state does not change until this
-    /// report, so writing it then or later gives the same file). None while none runs.
+    /// A snapshot started by the shard, and when the simulated snapshot thread writes it and
+    /// reports back. Meanwhile the shard goes on applying: the writer must still write the
+    /// state of the snapshot's start (the keyspace's copy-on-write freeze). None while none
+    /// runs.
     snapshot_due_ms: Option<u64>,
+    snapshot_writer: Option<SnapshotWriter>,
 }
 
 impl Node {
@@ -236,6 +239,7 @@ impl Node {
             persisting: VecDeque::new(),
             persist_due_ms: None,
             snapshot_due_ms: None,
+            snapshot_writer: None,
         }
     }
 }
@@ -256,10 +260,10 @@ struct Report {
     partitions: u64,
     /// Snapshots a leader sent to a lagging follower.
     snapshots_sent: u64,
-    /// Snapshots written (each off the loop, applying deferred meanwhile), and the committed
-    /// entries that waited for them.
+    /// Snapshots written (each off the loop, from a frozen keyspace), and the entries applied
+    /// between their start and their writing.
     snapshots_written: u64,
-    applies_deferred: u64,
+    applied_while_writing: u64,
     leaders_elected: usize,
     /// Leadership transfers that reached their target (`MsgTimeoutNow` delivered).
     transfers: u64,
@@ -297,7 +301,7 @@ struct Sim {
     torn_tails: u64,
     snapshots_sent: u64,
     snapshots_written: u64,
-    applies_deferred: u64,
+    applied_while_writing: u64,
     transfers: u64,
     lease_reads: u64,
     members_added: u64,
@@ -335,7 +339,7 @@ impl Sim {
             torn_tails: 0,
             snapshots_sent: 0,
             snapshots_written: 0,
-            applies_deferred: 0,
+            applied_while_writing: 0,
             transfers: 0,
             lease_reads: 0,
             members_added: 0,
@@ -644,23 +648,31 @@ impl Sim {
         if let Some(writer) = effects.snapshot.take() {
             let text = format!("n{}: snapshot at {} started", index + 1, writer.index());
             self.trace.log(self.now_ms, &text);
-            writer.write();
+            self.nodes[index].snapshot_writer = Some(writer);
             self.nodes[index].snapshot_due_ms =
                 Some(self.now_ms + self.rng.between(0, SNAPSHOT_MS_MAX));
         }
     }
 
-    /// The simulated snapshot thread is done: the shard compacts and applies what it deferred.
+    /// The simulated snapshot thread writes the snapshot (the state of its start, whatever
+    /// was applied since) and reports back: the shard ends the freeze and compacts.
     fn snapshot_thread_reports(&mut self, index: usize) {
         self.nodes[index].snapshot_due_ms = None;
         let Some(mut shard) = self.nodes[index].shard.take() else {
             return;
         };
+        let applied_since = match self.nodes[index].snapshot_writer.take() {
+            Some(writer) => {
+                let since = shard.status().applied.saturating_sub(writer.index());
+                writer.write();
+                since
+            }
+            None => 0,
+        };
         let mut effects = Effects::default();
-        let deferred = shard.status().deferred_entries;
         if shard.poll_snapshot(&mut effects) {
             self.snapshots_written += 1;
-            self.applies_deferred += deferred;
+            self.applied_while_writing += applied_since;
         }
         self.snapshot_effects(index, &mut effects);
         self.deliver(index, &mut shard, effects);
@@ -777,6 +789,7 @@ impl Sim {
         node.persisting.clear();
         node.persist_due_ms = None;
         node.snapshot_due_ms = None;
+        node.snapshot_writer = None;
         let (kept, torn) = node.disk.crash(&mut self.rng);
         node.waiters.clear();
         node.reads.clear();
@@ -1278,7 +1291,7 @@ impl Sim {
             partitions: self.nemesis.partitions(),
             snapshots_sent: self.snapshots_sent,
             snapshots_written: self.snapshots_written,
-            applies_deferred: self.applies_deferred,
+            applied_while_writing: self.applied_while_writing,
             leaders_elected: self.leaders.len(),
             transfers: self.transfers,
             lease_reads: self.lease_reads,

@@ -16,6 +16,7 @@
 //! `now_ms`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::expiry::ExpiryIndex;
 use super::Value;
@@ -45,7 +46,7 @@ impl Entry {
 }
 
 /// The keys sharing one hash, sorted by key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Bucket {
     One(Entry),
     Many(Vec<Entry>),
@@ -91,6 +92,32 @@ pub(crate) struct Db {
     keys: u64,
     expires: u64,
     used_bytes: u64,
+    /// Set while a snapshot of the moment it was set is being written (see [`Freeze`]).
+    freeze: Option<Freeze>,
+}
+
+/// Copy-on-write for a snapshot written while the database keeps changing.
+///
+/// The writer visits buckets in hash order and publishes how far it got (`next`: every hash
+/// below it is written; `done`: all are). Before a change touches a bucket the writer has not
+/// reached yet, the bucket as it was (or `None`: it did not exist) is kept in `preimages`,
+/// once: the first preimage of a hash is the bucket as of the freeze, and later changes find
+/// it kept. The writer then reads a hash's preimage if there is one, else the live bucket,
+/// which nothing changed since the freeze. Changes take the keyspace's write lock and the
+/// writer its read lock, so the atomics only carry `next` between them; no torn state is ever
+/// seen.
+#[derive(Debug, Default)]
+struct Freeze {
+    next: AtomicU64,
+    done: AtomicBool,
+    preimages: BTreeMap<u64, Option<Bucket>>,
+}
+
+impl Freeze {
+    /// Whether the writer has still to write the bucket at `hash`.
+    fn pending(&self, hash: u64) -> bool {
+        !self.done.load(Ordering::Acquire) && hash >= self.next.load(Ordering::Acquire)
+    }
 }
 
 impl Db {
@@ -102,7 +129,82 @@ impl Db {
             keys: 0,
             expires: 0,
             used_bytes: 0,
+            freeze: None,
         }
+    }
+
+    /// Starts keeping this database as it is now for a snapshot writer (see [`Freeze`]).
+    pub(crate) fn freeze(&mut self) {
+        self.freeze = Some(Freeze::default());
+    }
+
+    /// Stops keeping it; drops what was kept.
+    pub(crate) fn thaw(&mut self) {
+        self.freeze = None;
+    }
+
+    /// Whether a freeze is on.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.freeze.is_some()
+    }
+
+    /// Keeps the bucket at `hash` as it is, if a freeze is on and its writer has not reached it.
+    fn preserve(&mut self, hash: u64) {
+        if let Some(freeze) = &mut self.freeze {
+            if freeze.pending(hash) && !freeze.preimages.contains_key(&hash) {
+                freeze
+                    .preimages
+                    .insert(hash, self.buckets.get(&hash).cloned());
+            }
+        }
+    }
+
+    /// For the snapshot writer: visits up to `limit` buckets of the frozen database from where
+    /// it stopped, in hash order, handing `emit` each one as of the freeze; returns whether it
+    /// has visited them all. `None` when no freeze is on.
+    pub(crate) fn frozen_buckets(
+        &self,
+        limit: usize,
+        mut emit: impl FnMut(&Bucket),
+    ) -> Option<bool> {
+        let freeze = self.freeze.as_ref()?;
+        if freeze.done.load(Ordering::Acquire) {
+            return Some(true);
+        }
+        let from = freeze.next.load(Ordering::Acquire);
+        let mut live = self.buckets.range(from..).peekable();
+        let mut kept = freeze.preimages.range(from..).peekable();
+        for _ in 0..limit {
+            let live_hash = live.peek().map(|(h, _)| **h);
+            let kept_hash = kept.peek().map(|(h, _)| **h);
+            let hash = match (live_hash, kept_hash) {
+                (None, None) => {
+                    freeze.done.store(true, Ordering::Release);
+                    return Some(true);
+                }
+                (Some(l), Some(k)) => l.min(k),
+                (Some(h), None) | (None, Some(h)) => h,
+            };
+            if live_hash == Some(hash) {
+                live.next();
+            }
+            if kept_hash == Some(hash) {
+                // The bucket as of the freeze (`None`: it did not exist then).
+                if let Some((_, Some(bucket))) = kept.next() {
+                    emit(bucket);
+                }
+            } else if let Some(bucket) = self.buckets.get(&hash) {
+                emit(bucket);
+            }
+            match hash.checked_add(1) {
+                Some(next) => freeze.next.store(next, Ordering::Release),
+                None => {
+                    freeze.done.store(true, Ordering::Release);
+                    return Some(true);
+                }
+            }
+        }
+        Some(false)
     }
 
     /// Entries stored, including expired ones not purged yet (Redis's DBSIZE counts them too).
@@ -143,6 +245,8 @@ impl Db {
         deadline_ms: u64,
         version: u64,
     ) -> Option<Entry> {
+        let hash = key_hash(key);
+        self.preserve(hash);
         let old = self.remove(key);
         let entry = Entry {
             key: key.into(),
@@ -150,7 +254,6 @@ impl Db {
             deadline_ms,
             version,
         };
-        let hash = key_hash(key);
         self.account_add(&entry, hash);
         match self.buckets.remove(&hash) {
             None => {
@@ -173,6 +276,8 @@ impl Db {
     /// Removes the entry for `key`, expired or not; returns it.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = key_hash(key);
+        self.get_any(key)?;
+        self.preserve(hash);
         let bucket = self.buckets.get_mut(&hash)?;
         let entry = match bucket {
             Bucket::One(e) if e.key[..] == *key => match self.buckets.remove(&hash) {
@@ -208,6 +313,7 @@ impl Db {
     /// Sets the deadline of an existing `key` (0 clears it). Returns false if there is no key.
     pub(crate) fn set_deadline(&mut self, key: &[u8], deadline_ms: u64, version: u64) -> bool {
         let hash = key_hash(key);
+        self.preserve(hash);
         let Some(entry) = self.entry_mut(hash, key) else {
             return false;
         };
@@ -222,6 +328,7 @@ impl Db {
     /// Replaces the value of `key`, keeping its deadline, or creates it without one.
     pub(crate) fn set_value(&mut self, key: &[u8], value: Value, version: u64) {
         let hash = key_hash(key);
+        self.preserve(hash);
         let new_len = value.len() as u64;
         match self.entry_mut(hash, key) {
             Some(entry) => {
@@ -260,9 +367,20 @@ impl Db {
         out
     }
 
-    /// Deletes every key (FLUSHDB).
+    /// Deletes every key (FLUSHDB). Under a freeze, the buckets its writer has not reached
+    /// move to the kept preimages first.
     pub(crate) fn clear(&mut self) {
+        let mut freeze = self.freeze.take();
+        let buckets = std::mem::take(&mut self.buckets);
+        if let Some(freeze) = &mut freeze {
+            for (hash, bucket) in buckets {
+                if freeze.pending(hash) {
+                    freeze.preimages.entry(hash).or_insert(Some(bucket));
+                }
+            }
+        }
         *self = Db::new();
+        self.freeze = freeze;
     }
 
     fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {

@@ -34,7 +34,7 @@ use crate::command::Command;
 use crate::error::ExecError;
 use db::Db;
 
-pub use snapshot::SnapshotError;
+pub use snapshot::{FrozenError, FrozenWriter, SnapshotError};
 
 /// Databases per tenant, numbered `0..DATABASES` as Redis's SELECT.
 pub const DATABASES: u8 = 16;
@@ -137,12 +137,38 @@ fn totals<'a>(dbs: impl IntoIterator<Item = &'a Db>) -> KeyspaceStats {
 #[derive(Debug, Default)]
 pub struct Keyspace {
     tenants: BTreeMap<String, Tenant>,
+    /// The freeze a [`FrozenWriter`] is writing (see [`Keyspace::freeze`]), by number.
+    frozen: Option<u64>,
+    freezes: u64,
 }
 
 impl Keyspace {
     /// An empty keyspace, the state before log index 1.
     pub fn new() -> Self {
         Keyspace::default()
+    }
+
+    /// Freezes the keyspace as it is now for a snapshot written while it keeps changing:
+    /// the returned writer, fed this keyspace chunk by chunk (under its read lock, on any
+    /// thread), writes exactly the bytes [`Keyspace::write_snapshot`] would write now, while
+    /// commands go on changing it in between (copy-on-write of each bucket the writer has not
+    /// reached yet). A new freeze ends any earlier one, whose writer then fails.
+    pub fn freeze(&mut self) -> FrozenWriter {
+        self.thaw();
+        self.freezes += 1;
+        self.frozen = Some(self.freezes);
+        for tenant in self.tenants.values_mut() {
+            tenant.dbs.iter_mut().for_each(Db::freeze);
+        }
+        FrozenWriter::new(self.freezes, self.tenants.keys().cloned().collect())
+    }
+
+    /// Ends the freeze (its writer is done, or gave up) and drops what it kept.
+    pub fn thaw(&mut self) {
+        self.frozen = None;
+        for tenant in self.tenants.values_mut() {
+            tenant.dbs.iter_mut().for_each(Db::thaw);
+        }
     }
 
     /// Applies one committed command. Deterministic: the same state, `ns`, `cmd` and `ctx` give

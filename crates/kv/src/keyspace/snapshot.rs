@@ -23,6 +23,7 @@
 use std::collections::btree_map::Entry as MapEntry;
 use std::io::{self, BufWriter, Read, Write};
 
+use super::db::{Bucket, Entry};
 use super::{Keyspace, Tenant, Value, DATABASES};
 
 const MAGIC: &[u8; 8] = b"TKDBSNAP";
@@ -39,6 +40,161 @@ pub const TENANT_NAME_LEN_MAX: u32 = 1024;
 pub const VALUE_LEN_MAX: u32 = 512 * 1024 * 1024;
 /// Bytes buffered while writing before they are handed to the writer.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+/// Buckets a [`FrozenWriter`] visits per chunk: the keyspace's read lock is held that long
+/// (a few hundred microseconds), so commands wait at most about as long between chunks.
+pub const FROZEN_CHUNK_BUCKETS: usize = 4096;
+
+/// Why a frozen snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrozenError {
+    /// The freeze ended before the writer was done: the keyspace was replaced (a snapshot
+    /// from the leader was installed) or frozen again.
+    #[error("the keyspace changed under the snapshot writer (freeze {0} ended); the snapshot is abandoned")]
+    Ended(u64),
+}
+
+/// Writes a frozen keyspace (see [`Keyspace::freeze`]) in chunks.
+#[derive(Debug)]
+pub struct FrozenWriter {
+    freeze: u64,
+    /// The tenants that existed at the freeze, in order; later ones are not in the snapshot.
+    tenants: Vec<String>,
+    tenant: usize,
+    db: u8,
+    /// Headers are written before a tenant's or database's first entry, so only non-empty
+    /// ones appear, as in [`Keyspace::write_snapshot`].
+    tenant_started: bool,
+    db_started: bool,
+    entries: u64,
+    started: bool,
+    done: bool,
+    chunk_buckets: usize,
+}
+
+impl FrozenWriter {
+    pub(super) fn new(freeze: u64, tenants: Vec<String>) -> FrozenWriter {
+        FrozenWriter {
+            freeze,
+            tenants,
+            tenant: 0,
+            db: 0,
+            tenant_started: false,
+            db_started: false,
+            entries: 0,
+            started: false,
+            done: false,
+            chunk_buckets: FROZEN_CHUNK_BUCKETS,
+        }
+    }
+
+    /// Visits at most `buckets` buckets per chunk instead of [`FROZEN_CHUNK_BUCKETS`] (at
+    /// least one): small chunks let tests interleave changes with the writing.
+    pub fn with_chunk_buckets(mut self, buckets: usize) -> FrozenWriter {
+        self.chunk_buckets = buckets.max(1);
+        self
+    }
+
+    /// Appends the next chunk of the snapshot to `out`; returns whether it was the last. Call
+    /// it with the keyspace it froze (read-locked for the call) until it returns true.
+    pub fn write_chunk(&mut self, ks: &Keyspace, out: &mut Vec<u8>) -> Result<bool, FrozenError> {
+        if ks.frozen != Some(self.freeze) {
+            return Err(FrozenError::Ended(self.freeze));
+        }
+        if !self.started {
+            out.extend_from_slice(MAGIC);
+            out.push(FORMAT_VERSION);
+            self.started = true;
+        }
+        let mut budget = self.chunk_buckets;
+        while budget > 0 && !self.done {
+            let Some(name) = self.tenants.get(self.tenant) else {
+                out.push(TAG_END);
+                out.extend_from_slice(&self.entries.to_le_bytes());
+                self.done = true;
+                break;
+            };
+            let db = ks
+                .tenants
+                .get(name)
+                .and_then(|t| t.dbs.get(usize::from(self.db)))
+                .filter(|db| db.is_frozen())
+                .ok_or(FrozenError::Ended(self.freeze))?;
+            let mut emitted = 0;
+            let mut headers = Headers {
+                tenant: name,
+                db: self.db,
+                tenant_started: self.tenant_started,
+                db_started: self.db_started,
+            };
+            let finished = db
+                .frozen_buckets(budget, |bucket: &Bucket| {
+                    for e in bucket.entries() {
+                        headers.before_entry(out);
+                        // Writing into a Vec cannot fail; a field over 4 GiB cannot be stored.
+                        let _ = write_entry(out, e);
+                        emitted += 1;
+                    }
+                })
+                .ok_or(FrozenError::Ended(self.freeze))?;
+            self.tenant_started = headers.tenant_started;
+            self.db_started = headers.db_started;
+            self.entries += emitted;
+            // A chunk is bounded by buckets visited; a database done early leaves the rest of
+            // the budget to the next one (at least one unit per database keeps this finite).
+            budget = budget.saturating_sub((emitted as usize).max(1));
+            if finished {
+                self.db += 1;
+                self.db_started = false;
+                if self.db >= DATABASES {
+                    self.db = 0;
+                    self.tenant += 1;
+                    self.tenant_started = false;
+                }
+            }
+        }
+        Ok(self.done)
+    }
+}
+
+/// The tenant and database headers a [`FrozenWriter`] still owes before the next entry.
+struct Headers<'a> {
+    tenant: &'a str,
+    db: u8,
+    tenant_started: bool,
+    db_started: bool,
+}
+
+impl Headers<'_> {
+    fn before_entry(&mut self, out: &mut Vec<u8>) {
+        if !self.tenant_started {
+            out.push(TAG_TENANT);
+            push_bytes(out, self.tenant.as_bytes());
+            self.tenant_started = true;
+        }
+        if !self.db_started {
+            out.extend_from_slice(&[TAG_DB, self.db]);
+            self.db_started = true;
+        }
+    }
+}
+
+fn push_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+    w.write_all(&[TAG_ENTRY])?;
+    write_bytes(w, &e.key)?;
+    match &e.value {
+        Value::Str(s) => {
+            w.write_all(&[VALUE_STRING])?;
+            write_bytes(w, s)?;
+        }
+    }
+    w.write_all(&e.deadline_ms.to_le_bytes())?;
+    w.write_all(&e.version.to_le_bytes())
+}
 
 /// Why a snapshot could not be read. Any of these means the snapshot is unusable as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -79,16 +235,7 @@ impl Keyspace {
                 }
                 w.write_all(&[TAG_DB, index])?;
                 for e in db.buckets_from(0).flat_map(|(_, b)| b.entries()) {
-                    w.write_all(&[TAG_ENTRY])?;
-                    write_bytes(&mut w, &e.key)?;
-                    match &e.value {
-                        Value::Str(s) => {
-                            w.write_all(&[VALUE_STRING])?;
-                            write_bytes(&mut w, s)?;
-                        }
-                    }
-                    w.write_all(&e.deadline_ms.to_le_bytes())?;
-                    w.write_all(&e.version.to_le_bytes())?;
+                    write_entry(&mut w, e)?;
                     entries += 1;
                 }
             }

@@ -851,4 +851,72 @@ proptest! {
             prop_assert!(seen.contains(&format!("{:?}", bulk(&format!("k{k}")))), "k{} missed", k);
         }
     }
+
+    /// A snapshot written chunk by chunk while commands keep changing the keyspace holds
+    /// exactly the state of the moment of the freeze, byte for byte, and the changes are all
+    /// there afterwards: the copy-on-write of `Db::preserve` and `Db::clear`.
+    #[test]
+    fn a_frozen_snapshot_is_the_state_at_the_freeze_whatever_changes_meanwhile(
+        initial in prop::collection::vec((0u8..3, 0u8..3, 0u32..300), 0..300),
+        churn in prop::collection::vec((0u8..3, 0u8..3, arb_line(), 0u8..40, 0u32..300), 0..200),
+        chunk in 1usize..40,
+    ) {
+        let tenants = ["a", "b", "c"];
+        let mut log = Log::new();
+        for (t, db, k) in &initial {
+            log.ns = ns(tenants[usize::from(*t)], *db);
+            log.run(&format!("SET k{k} v{k}"));
+        }
+        let mut reference = Keyspace::read_snapshot(&mut &log.snapshot()[..]).expect("copy");
+        let at_freeze = log.snapshot();
+        let mut writer = log.ks.freeze().with_chunk_buckets(chunk);
+        let mut written = Vec::new();
+        let mut done = false;
+        for (t, db, line, roll, k) in &churn {
+            log.ns = ns(tenants[usize::from(*t)], *db);
+            // Changes to keys that existed at the freeze (some already written, some not),
+            // new keys, and now and then a FLUSHDB or FLUSHALL, which moves what the writer
+            // still needs.
+            let line = match roll {
+                0 => "FLUSHDB".to_string(),
+                1 => "FLUSHALL".to_string(),
+                2..=9 => format!("SET k{k} changed"),
+                10..=14 => format!("DEL k{k}"),
+                15..=17 => format!("PEXPIRE k{k} 100"),
+                _ => line.clone(),
+            };
+            log.run(&line);
+            let cmd = parse(&args(&line)).expect("parses").expect("a data command");
+            reference.execute(&log.ns, &cmd, &ApplyCtx { now_ms: log.now_ms, index: log.index });
+            if !done && roll % 3 == 0 {
+                done = writer.write_chunk(&log.ks, &mut written).expect("chunk");
+            }
+        }
+        while !done {
+            done = writer.write_chunk(&log.ks, &mut written).expect("chunk");
+        }
+        prop_assert_eq!(&written, &at_freeze);
+        log.ks.thaw();
+        let mut after = Vec::new();
+        reference.write_snapshot(&mut after).expect("write");
+        prop_assert_eq!(log.snapshot(), after);
+    }
+}
+
+#[test]
+fn a_frozen_writer_fails_once_its_freeze_ended() {
+    let mut log = Log::new();
+    log.run("SET k v");
+    let mut writer = log.ks.freeze();
+    log.ks.thaw();
+    let err = writer
+        .write_chunk(&log.ks, &mut Vec::new())
+        .expect_err("thawed");
+    assert!(err.to_string().contains("abandoned"), "{err}");
+    let mut first = log.ks.freeze();
+    let _second = log.ks.freeze();
+    assert!(
+        first.write_chunk(&log.ks, &mut Vec::new()).is_err(),
+        "a new freeze ends it"
+    );
 }
