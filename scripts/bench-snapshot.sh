@@ -15,7 +15,8 @@
 #
 # Knobs (environment):
 #   BENCH_LOAD_KEYS=3000000  keys loaded before the snapshots
-#   BENCH_SAVES=3            SAVEs on the leader during the loads
+#   BENCH_SAVES=3            SAVEs on the leader during the loads (0: the same loads without
+#                            any, for reference)
 #   BENCH_STEP_TIMEOUT=900   seconds any single step may take
 #   BENCH_NODE_ARGS=""       extra `tinkerdb server` flags for every node
 #   BENCH_TINKERDB_BIN=""    run this binary instead of building target/release/tinkerdb (to
@@ -97,11 +98,13 @@ report="$work/snapshot.md"
     echo "- $LOAD_KEYS keys of 64 bytes; $SAVES SAVEs on the leader during the loads"
     echo "- node flags beyond the defaults: ${BENCH_NODE_ARGS:-none}${BENCH_TINKERDB_BIN:+; binary $BENCH_TINKERDB_BIN}"
     echo
-    echo "| snapshot on the leader | bytes | ms |"
-    echo "| --- | ---: | ---: |"
-    grep -h 'snapshot written' "$work/node$leader_id/server.log" | tail -n "$SAVES" \
-        | sed -E 's/.*index=([0-9]+).*bytes=([0-9]+).*ms=([0-9]+).*/| index \1 | \2 | \3 |/'
-    echo
+    if [ "$SAVES" -gt 0 ]; then
+        echo "| snapshot on the leader | bytes | ms |"
+        echo "| --- | ---: | ---: |"
+        grep -h 'snapshot written' "$work/node$leader_id/server.log" | tail -n "$SAVES" \
+            | sed -E 's/.*index=([0-9]+).*bytes=([0-9]+).*ms=([0-9]+).*/| index \1 | \2 | \3 |/'
+        echo
+    fi
     echo "| load | node | redis-benchmark | ops/s | p50 ms | p99 ms | max ms |"
     echo "| --- | --- | --- | ---: | ---: | ---: | ---: |"
     echo "| SET | leader | $set_status | $(csv_field "$work/set.csv" SET 2) | $(csv_field "$work/set.csv" SET 5) | $(csv_field "$work/set.csv" SET 7) | $(csv_field "$work/set.csv" SET 8) |"

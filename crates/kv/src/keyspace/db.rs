@@ -185,15 +185,17 @@ impl Db {
                 (Some(l), Some(k)) => l.min(k),
                 (Some(h), None) | (None, Some(h)) => h,
             };
-            if live_hash == Some(hash) {
-                live.next();
-            }
+            let current = if live_hash == Some(hash) {
+                live.next().map(|(_, b)| b)
+            } else {
+                None
+            };
             if kept_hash == Some(hash) {
                 // The bucket as of the freeze (`None`: it did not exist then).
                 if let Some((_, Some(bucket))) = kept.next() {
                     emit(bucket);
                 }
-            } else if let Some(bucket) = self.buckets.get(&hash) {
+            } else if let Some(bucket) = current {
                 emit(bucket);
             }
             match hash.checked_add(1) {
