@@ -263,12 +263,13 @@ pub fn parse(args: &[Bytes]) -> Result<Option<Command>, CommandError> {
     let Ok(name) = std::str::from_utf8(name) else {
         return Ok(None);
     };
-    let Some(spec) = table::lookup(name.as_bytes()) else {
+    let Some(position) = table::position(name.as_bytes()) else {
         return Ok(None);
     };
-    if !is_data_command(name) {
+    if !is_data_command(position) {
         return Ok(None);
     }
+    let spec = &table::all()[position];
     check_arity(spec, args.len())?;
     let cmd = string::parse(name, args)
         .or_else(|| keys::parse(name, args))
@@ -326,8 +327,19 @@ const DATA_COMMANDS: &[&str] = &[
     "unlink",
 ];
 
-fn is_data_command(name: &str) -> bool {
-    DATA_COMMANDS.binary_search(&name).is_ok()
+/// Whether the table's command at `position` is one of [`DATA_COMMANDS`]: a flag per table
+/// entry, computed once, since every request asks.
+fn is_data_command(position: usize) -> bool {
+    static DATA: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        table::all()
+            .iter()
+            .map(|spec| DATA_COMMANDS.binary_search(&spec.name).is_ok())
+            .collect()
+    })
+    .get(position)
+    .copied()
+    .unwrap_or(false)
 }
 
 /// Redis's generic arity rule: positive arity is exact, negative is a minimum.
