@@ -57,6 +57,7 @@ pub fn run(nodes: usize, base_port: u16, data_dir: &Path) -> Result<(), DemoErro
         .map(|i| format!("{i}={}", addr(port(i, 1))))
         .collect();
     let initial = initial.join(",");
+    let threads = io_threads_per_node(nodes).to_string();
     let mut demo_nodes: Vec<DemoNode> = (1..=nodes)
         .map(|i| DemoNode {
             id: i,
@@ -74,6 +75,8 @@ pub fn run(nodes: usize, base_port: u16, data_dir: &Path) -> Result<(), DemoErro
                 addr(port(i, 1)),
                 "--admin-listen".into(),
                 addr(port(i, 2)),
+                "--io-threads".into(),
+                threads.clone(),
                 "--log-level".into(),
                 "warn".into(),
             ],
@@ -123,6 +126,14 @@ pub fn run(nodes: usize, base_port: u16, data_dir: &Path) -> Result<(), DemoErro
     }
     println!("demo stopped");
     Ok(())
+}
+
+/// The nodes share this machine's cores: each gets its share (at least one runtime thread),
+/// rather than one thread per core each, which on few cores makes them wake one another's
+/// threads far more than they work (see "Sizing a node" in docs/OPERATIONS.md).
+fn io_threads_per_node(nodes: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / nodes.max(1)).max(1)
 }
 
 fn node_dir(data_dir: &Path, i: usize) -> PathBuf {
