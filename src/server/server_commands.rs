@@ -95,7 +95,7 @@ pub async fn execute(session: &mut Session, args: &[Bytes]) -> (Frame, Flow) {
         "config" => config(session, args),
         "acl" => acl_command(session, args).await,
         "save" => save(session).await,
-        "bgsave" => bgsave(session),
+        "bgsave" => bgsave(session).await,
         "lastsave" => {
             Frame::Integer(session.ctx().stats.last_save_unix.load(Ordering::Relaxed) as i64)
         }
@@ -747,8 +747,8 @@ async fn save(session: &Session) -> Frame {
     }
 }
 
-fn bgsave(session: &Session) -> Frame {
-    match session.ctx().router.primary().save_in_background() {
+async fn bgsave(session: &Session) -> Frame {
+    match session.ctx().router.primary().save_in_background().await {
         Ok(()) => {
             record_save(session);
             Frame::Simple("Background saving started".into())

@@ -336,21 +336,21 @@ impl Driver {
             }
             Request::Save { reply } => {
                 let mut effects = Effects::default();
-                let answer = match self.shard.start_snapshot(&mut effects) {
-                    Ok(SnapshotStart::Started) => {
-                        self.save_waiters.extend(reply);
-                        self.snapshot_effects(&mut effects);
-                        return None;
+                match self.start_snapshot(&mut effects) {
+                    Ok(None) => self.save_waiters.push(reply),
+                    Ok(Some(info)) => {
+                        let _ = reply.send(Ok(info));
                     }
-                    Ok(SnapshotStart::UpToDate(info)) => Ok(info),
-                    Ok(SnapshotStart::AlreadyRunning) => Err(ShardError::Invalid(
-                        "Background save already in progress".into(),
-                    )),
-                    Err(e) => Err(e),
-                };
-                if let Some(reply) = reply {
-                    let _ = reply.send(answer);
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
+                self.snapshot_effects(&mut effects);
+            }
+            Request::BackgroundSave { reply } => {
+                let mut effects = Effects::default();
+                let _ = reply.send(self.start_snapshot(&mut effects).map(|_| ()));
+                self.snapshot_effects(&mut effects);
             }
             Request::Status { tenant, reply } => {
                 let keyspace = self.shard.state().keyspace_read();
@@ -719,6 +719,21 @@ impl Driver {
                     .all(|chunk| self.transport.send(to, chunk.encode()));
                 self.shard.report_snapshot(to, sent);
             }
+        }
+    }
+
+    /// Starts a snapshot for `SAVE`/`BGSAVE`: `None` once one has started, the newest one if it
+    /// already covers everything applied, or the error Redis gives while one is being written.
+    fn start_snapshot(
+        &mut self,
+        effects: &mut Effects,
+    ) -> Result<Option<SnapshotInfo>, ShardError> {
+        match self.shard.start_snapshot(effects)? {
+            SnapshotStart::Started => Ok(None),
+            SnapshotStart::UpToDate(info) => Ok(Some(info)),
+            SnapshotStart::AlreadyRunning => Err(ShardError::Invalid(
+                "Background save already in progress".into(),
+            )),
         }
     }
 

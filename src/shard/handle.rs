@@ -32,8 +32,13 @@ pub(super) enum Request {
         payload: Payload,
         reply: Reply<Vec<Frame>>,
     },
+    /// `SAVE`: answered once the snapshot is durable.
     Save {
-        reply: Option<Reply<SnapshotInfo>>,
+        reply: Reply<SnapshotInfo>,
+    },
+    /// `BGSAVE`: answered once the snapshot has started.
+    BackgroundSave {
+        reply: Reply<()>,
     },
     Status {
         tenant: String,
@@ -243,15 +248,13 @@ impl ShardHandle {
 
     /// Writes a snapshot now and waits for it (`SAVE`).
     pub async fn save(&self) -> Result<SnapshotInfo, ShardError> {
-        self.call(|reply| Request::Save { reply: Some(reply) })
-            .await
+        self.call(|reply| Request::Save { reply }).await
     }
 
-    /// Asks for a snapshot without waiting (`BGSAVE`).
-    pub fn save_in_background(&self) -> Result<(), ShardError> {
-        self.tx
-            .try_send(Request::Save { reply: None })
-            .map_err(|_| ShardError::Retry("the Raft loop is busy; try again".into()))
+    /// Starts a snapshot and returns once it has started (`BGSAVE`); an error if one is being
+    /// written already, as Redis answers.
+    pub async fn save_in_background(&self) -> Result<(), ShardError> {
+        self.call(|reply| Request::BackgroundSave { reply }).await
     }
 
     /// Reports role, progress and storage counters.
