@@ -87,7 +87,7 @@ impl FrozenWriter {
         }
     }
 
-    /// Visits at most `buckets` buckets per chunk instead of [`FROZEN_CHUNK_BUCKETS`] (at
+    /// Visits at most `buckets` buckets per chunk instead of `FROZEN_CHUNK_BUCKETS` (at
     /// least one): small chunks let tests interleave changes with the writing.
     pub fn with_chunk_buckets(mut self, buckets: usize) -> FrozenWriter {
         self.chunk_buckets = buckets.max(1);
