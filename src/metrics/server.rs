@@ -84,7 +84,13 @@ impl ServerMetrics {
     /// The metric slot of a command name (any case); names not in the command table map to
     /// `unknown`. No allocation: one lookup in the command table's hash index.
     pub fn command(&self, name: &[u8]) -> CommandId {
-        CommandId(table::position(name).unwrap_or(table::all().len()))
+        self.command_at(table::position(name))
+    }
+
+    /// The metric slot of a command already looked up in the command table (`None`: not in
+    /// it, `unknown`).
+    pub fn command_at(&self, position: Option<usize>) -> CommandId {
+        CommandId(position.unwrap_or(table::all().len()))
     }
 
     /// Records one command's outcome (`ok`: the reply was not an error) and how long it took

@@ -119,8 +119,9 @@ impl Session {
                 break;
             }
             last_name = Some(args[0].clone());
-            let command = self.ctx.metrics.server.command(&args[0]);
-            match self.step(&args) {
+            let position = tinkerdb_kv::table::position(&args[0]);
+            let command = self.ctx.metrics.server.command_at(position);
+            match self.step(&args, position) {
                 Step::Batch(op, writes) => {
                     self.batch.push(op);
                     self.batch_writes |= writes;
@@ -153,7 +154,8 @@ impl Session {
     }
 
     /// Decides what to do with one request without running it.
-    fn step(&mut self, args: &[Bytes]) -> Step {
+    /// `position`: the command's place in the command table (`table::position(&args[0])`).
+    fn step(&mut self, args: &[Bytes], position: Option<usize>) -> Step {
         let Some(user) = &self.user else {
             if !is_one_of(&args[0], PRE_AUTH_COMMANDS) {
                 return Step::Reply(Frame::error("NOAUTH Authentication required."));
@@ -162,7 +164,7 @@ impl Session {
         };
         let role = user.role;
         let user_name = user.name.clone();
-        let cmd = match tinkerdb_kv::parse(args) {
+        let cmd = match tinkerdb_kv::parse_at(position, args) {
             Ok(Some(cmd)) => cmd,
             Ok(None) => {
                 if self.multi.is_some() && !server_commands::allowed_in_multi(&args[0]) {

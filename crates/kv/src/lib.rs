@@ -31,7 +31,8 @@ mod keyspace;
 pub mod table;
 
 pub use command::{
-    parse, Command, ExpireCondition, Expiry, GetExOption, ScanArgs, SetArgs, SetCondition, TimeUnit,
+    parse, parse_at, Command, ExpireCondition, Expiry, GetExOption, ScanArgs, SetArgs,
+    SetCondition, TimeUnit,
 };
 pub use error::{CommandError, ExecError};
 pub use keyspace::{
