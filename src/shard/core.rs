@@ -30,7 +30,7 @@ use super::read_barrier::ReadBarrier;
 use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
 use super::snapshot_job::{SnapshotJob, SnapshotWriter, WriteResult};
 use super::state_machine::{SharedUsers, StateMachine};
-use super::storage::LogStore;
+use super::storage::{LogStore, PreparedSnapshot};
 use super::ShardError;
 use crate::metrics::ShardMetrics;
 
@@ -593,18 +593,22 @@ impl Shard {
 
     /// Offers the newest snapshot file (described by `info`) to raft-rs for followers.
     fn offer_snapshot(&mut self, info: &SnapshotInfo) -> Result<(), ShardError> {
-        let data = self.snapshots.newest_bytes()?.ok_or_else(|| {
-            ShardError::Fatal("snapshot vanished right after it was written".into())
-        })?;
-        let mut snapshot = Snapshot {
-            data: data.into(),
+        let path = self.snapshots.path_of(info.index, info.term);
+        if !path.exists() {
+            return Err(ShardError::Fatal(format!(
+                "snapshot {} vanished right after it was written",
+                path.display()
+            )));
+        }
+        let mut metadata = raft::prelude::SnapshotMetadata {
+            index: info.index,
+            term: info.term,
             ..Default::default()
         };
-        let meta = snapshot.mut_metadata();
-        meta.index = info.index;
-        meta.term = info.term;
-        meta.set_conf_state(info.conf_state.clone());
-        self.raw.mut_store().set_prepared_snapshot(snapshot);
+        metadata.set_conf_state(info.conf_state.clone());
+        self.raw
+            .mut_store()
+            .set_prepared_snapshot(PreparedSnapshot { metadata, path });
         Ok(())
     }
 

@@ -104,7 +104,7 @@ impl SnapshotStore {
         conf_state: &ConfState,
     ) -> Result<SnapshotInfo, SnapshotError> {
         let started = Instant::now();
-        let final_path = self.dir.join(format!("{index:020}-{term:020}.snap"));
+        let final_path = self.path_of(index, term);
         let tmp_path = final_path.with_extension("snap.tmp");
         let file = File::create(&tmp_path).map_err(|source| io_err(&tmp_path, source))?;
         let file = SyncEvery { file, unsynced: 0 };
@@ -141,14 +141,9 @@ impl SnapshotStore {
         })
     }
 
-    /// The bytes of the newest snapshot file, to send to a follower.
-    pub fn newest_bytes(&self) -> Result<Option<Vec<u8>>, SnapshotError> {
-        let Some(path) = self.list()?.0.pop() else {
-            return Ok(None);
-        };
-        fs::read(&path)
-            .map(Some)
-            .map_err(|source| io_err(&path, source))
+    /// Where the snapshot at `index`/`term` is (or would be) stored.
+    pub fn path_of(&self, index: u64, term: u64) -> PathBuf {
+        self.dir.join(format!("{index:020}-{term:020}.snap"))
     }
 
     /// Stores a snapshot received from the leader (a whole snapshot file) durably, then loads
@@ -160,7 +155,7 @@ impl SnapshotStore {
         term: u64,
         sm: &mut StateMachine,
     ) -> Result<SnapshotInfo, SnapshotError> {
-        let final_path = self.dir.join(format!("{index:020}-{term:020}.snap"));
+        let final_path = self.path_of(index, term);
         let tmp_path = final_path.with_extension("snap.tmp");
         let write = || -> std::io::Result<()> {
             let mut file = File::create(&tmp_path)?;

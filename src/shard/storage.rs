@@ -38,7 +38,7 @@ pub enum RecoverError {
 #[derive(Debug, Default)]
 pub struct LogStore {
     /// The newest snapshot prepared for sending to followers.
-    prepared: Option<Snapshot>,
+    prepared: Option<PreparedSnapshot>,
     /// Set when raft-rs asked for a snapshot newer than `prepared` (it will ask again).
     snapshot_wanted: std::cell::Cell<bool>,
     hard_state: HardState,
@@ -212,8 +212,8 @@ impl LogStore {
         self.snapshot_wanted.replace(false)
     }
 
-    /// Offers a snapshot (the bytes of a snapshot file) to raft-rs for sending to followers.
-    pub fn set_prepared_snapshot(&mut self, snapshot: Snapshot) {
+    /// Offers a snapshot file to raft-rs for sending to followers.
+    pub fn set_prepared_snapshot(&mut self, snapshot: PreparedSnapshot) {
         self.prepared = Some(snapshot);
     }
 
@@ -316,14 +316,26 @@ impl Storage for LogStore {
         // Building a snapshot needs the state machine, which this store does not own: flag the
         // request; the shard prepares one right after and raft-rs asks again. A prepared
         // snapshot from before `to` joined would tell it it is no member: prepare a newer one.
-        match &self.prepared {
-            Some(snap)
-                if snap.get_metadata().index >= request_index.max(self.snapshot_index)
-                    && includes(snap.get_metadata().get_conf_state(), to) =>
+        // The file is read only now, for this message, so its bytes are not kept in memory
+        // between transfers; if it was pruned meanwhile, a newer one is prepared instead.
+        let read = match &self.prepared {
+            Some(prepared)
+                if prepared.metadata.index >= request_index.max(self.snapshot_index)
+                    && includes(prepared.metadata.get_conf_state(), to) =>
             {
-                Ok(snap.clone())
+                std::fs::read(&prepared.path)
+                    .ok()
+                    .map(|data| (data, prepared.metadata.clone()))
             }
-            _ => {
+            _ => None,
+        };
+        match read {
+            Some((data, metadata)) => Ok(Snapshot {
+                data: data.into(),
+                metadata: protobuf::SingularPtrField::some(metadata),
+                ..Default::default()
+            }),
+            None => {
                 self.snapshot_wanted.set(true);
                 Err(raft::Error::Store(
                     StorageError::SnapshotTemporarilyUnavailable,
@@ -331,6 +343,15 @@ impl Storage for LogStore {
             }
         }
     }
+}
+
+/// A snapshot file offered to followers: its place in the log and where it is.
+#[derive(Debug, Clone)]
+pub struct PreparedSnapshot {
+    /// Index, term and configuration it covers.
+    pub metadata: raft::prelude::SnapshotMetadata,
+    /// The snapshot file.
+    pub path: std::path::PathBuf,
 }
 
 /// Whether a snapshot's configuration lists `id`, as raft-rs requires of a snapshot it
@@ -364,10 +385,16 @@ mod tests {
             auto_leave: true,
             ..Default::default()
         };
-        let mut snapshot = Snapshot::default();
-        snapshot.mut_metadata().index = 1;
-        snapshot.mut_metadata().set_conf_state(joint);
-        store.set_prepared_snapshot(snapshot);
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let mut metadata = raft::prelude::SnapshotMetadata {
+            index: 1,
+            ..Default::default()
+        };
+        metadata.set_conf_state(joint);
+        store.set_prepared_snapshot(PreparedSnapshot {
+            metadata,
+            path: file.path().to_path_buf(),
+        });
         for to in [1, 4] {
             assert!(
                 store.snapshot(1, to).is_ok(),

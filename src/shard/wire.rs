@@ -104,7 +104,7 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 30;
 
 /// Splits a snapshot message into pieces (a message without data stays one piece).
 pub fn snapshot_chunks(group: u64, msg: &Message) -> Vec<PeerMessage> {
-    let data = msg.get_snapshot().get_data();
+    let data = &msg.get_snapshot().data;
     let meta = msg.get_snapshot().get_metadata();
     let mut header = msg.clone();
     header.mut_snapshot().data = Default::default();
@@ -114,26 +114,25 @@ pub fn snapshot_chunks(group: u64, msg: &Message) -> Vec<PeerMessage> {
             .expect("encoding an in-memory raft message cannot fail"),
     );
     let total = data.len() as u64;
-    let pieces = data.chunks(SNAPSHOT_CHUNK_BYTES).collect::<Vec<_>>();
-    let pieces = if pieces.is_empty() {
-        vec![&[][..]]
+    // Pieces share the snapshot's buffer (no copy until each is encoded); an empty snapshot
+    // is still one (empty) piece.
+    let starts: Vec<usize> = if data.is_empty() {
+        vec![0]
     } else {
-        pieces
+        (0..data.len()).step_by(SNAPSHOT_CHUNK_BYTES).collect()
     };
-    let mut offset = 0u64;
-    pieces
+    starts
         .into_iter()
-        .map(|piece| {
-            let chunk = PeerMessage::SnapshotChunk {
+        .map(|start| {
+            let end = (start + SNAPSHOT_CHUNK_BYTES).min(data.len());
+            PeerMessage::SnapshotChunk {
                 group,
                 transfer: (meta.index, meta.term),
                 header: header.clone(),
-                offset,
+                offset: start as u64,
                 total,
-                data: Bytes::copy_from_slice(piece),
-            };
-            offset += piece.len() as u64;
-            chunk
+                data: data.slice(start..end),
+            }
         })
         .collect()
 }
