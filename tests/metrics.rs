@@ -214,6 +214,11 @@ fn a_node_counts_what_its_clients_did() {
     );
     assert!(saved.value("tinkerdb_snapshot_bytes", &[]) > 0.0);
     assert!(saved.histogram_count("tinkerdb_snapshot_duration_seconds", &[]) >= 1.0);
+    assert_eq!(
+        saved.value("tinkerdb_snapshot_in_progress", &[]),
+        0.0,
+        "SAVE answers once the snapshot is written"
+    );
 }
 
 #[test]

@@ -190,6 +190,7 @@ pub(super) struct StatusMetrics {
     wal_bytes: U64Gauge,
     wal_segments: U64Gauge,
     snapshot_bytes: U64Gauge,
+    snapshot_in_progress: U64Gauge,
     keys: Family<TenantLabel, U64Gauge>,
     memory_bytes: Family<TenantLabel, U64Gauge>,
 }
@@ -210,6 +211,7 @@ impl StatusMetrics {
             wal_bytes: U64Gauge::default(),
             wal_segments: U64Gauge::default(),
             snapshot_bytes: U64Gauge::default(),
+            snapshot_in_progress: U64Gauge::default(),
             keys: Family::default(),
             memory_bytes: Family::default(),
         };
@@ -250,6 +252,11 @@ impl StatusMetrics {
                 "snapshot_bytes",
                 "Size of the newest snapshot file (written here or received from the leader)",
                 &m.snapshot_bytes,
+            ),
+            (
+                "snapshot_in_progress",
+                "1 while this node writes a snapshot (on its own thread, from a copy-on-write freeze of the keyspace), else 0",
+                &m.snapshot_in_progress,
             ),
         ];
         for (name, help, gauge) in gauges {
@@ -293,6 +300,8 @@ impl StatusMetrics {
         self.commit_index.set(r.commit);
         self.applied_index.set(r.applied);
         self.apply_lag.set(r.commit.saturating_sub(r.applied));
+        self.snapshot_in_progress
+            .set(u64::from(r.snapshot_in_progress));
         self.peer_match_index.clear();
         for p in &r.progress {
             self.peer_match_index
