@@ -103,14 +103,17 @@ pub(crate) struct Db {
 /// reached yet, the bucket as it was (or `None`: it did not exist) is kept in `preimages`,
 /// once: the first preimage of a hash is the bucket as of the freeze, and later changes find
 /// it kept. The writer then reads a hash's preimage if there is one, else the live bucket,
-/// which nothing changed since the freeze. Changes take the keyspace's write lock and the
-/// writer its read lock, so the atomics only carry `next` between them; no torn state is ever
-/// seen.
+/// which nothing changed since the freeze. A flush (FLUSHDB) moves the buckets the writer has
+/// not reached aside whole (`flushed`); from then on the writer reads those instead of the
+/// live map, whose later changes it no longer sees, so nothing more needs keeping. Changes
+/// take the keyspace's write lock and the writer its read lock, so the atomics only carry
+/// `next` between them; no torn state is ever seen.
 #[derive(Debug, Default)]
 struct Freeze {
     next: AtomicU64,
     done: AtomicBool,
     preimages: BTreeMap<u64, Option<Bucket>>,
+    flushed: Option<BTreeMap<u64, Bucket>>,
 }
 
 impl Freeze {
@@ -151,7 +154,10 @@ impl Db {
     /// Keeps the bucket at `hash` as it is, if a freeze is on and its writer has not reached it.
     fn preserve(&mut self, hash: u64) {
         if let Some(freeze) = &mut self.freeze {
-            if freeze.pending(hash) && !freeze.preimages.contains_key(&hash) {
+            if freeze.flushed.is_none()
+                && freeze.pending(hash)
+                && !freeze.preimages.contains_key(&hash)
+            {
                 freeze
                     .preimages
                     .insert(hash, self.buckets.get(&hash).cloned());
@@ -172,7 +178,8 @@ impl Db {
             return Some(true);
         }
         let from = freeze.next.load(Ordering::Acquire);
-        let mut live = self.buckets.range(from..).peekable();
+        let base = freeze.flushed.as_ref().unwrap_or(&self.buckets);
+        let mut live = base.range(from..).peekable();
         let mut kept = freeze.preimages.range(from..).peekable();
         for _ in 0..limit {
             let live_hash = live.peek().map(|(h, _)| **h);
@@ -370,17 +377,18 @@ impl Db {
     }
 
     /// Deletes every key (FLUSHDB). Under a freeze, the buckets its writer has not reached
-    /// move to the kept preimages first.
+    /// are moved aside whole for it first (the first flush of the freeze; after it, the live
+    /// map holds nothing the writer reads).
     pub(crate) fn clear(&mut self) {
         let mut freeze = self.freeze.take();
-        let buckets = std::mem::take(&mut self.buckets);
+        let mut buckets = std::mem::take(&mut self.buckets);
         if let Some(freeze) = &mut freeze {
-            for (hash, bucket) in buckets {
-                if freeze.pending(hash) {
-                    freeze.preimages.entry(hash).or_insert(Some(bucket));
-                }
+            if freeze.flushed.is_none() && !freeze.done.load(Ordering::Acquire) {
+                let from = freeze.next.load(Ordering::Acquire);
+                freeze.flushed = Some(buckets.split_off(&from));
             }
         }
+        drop(buckets);
         *self = Db::new();
         self.freeze = freeze;
     }
