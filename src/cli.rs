@@ -242,3 +242,40 @@ fn hostname() -> Result<String, ConfigError> {
             reason: format!("--node-id-from-hostname: cannot read {HOSTNAME_FILE}: {e}"),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn server_config(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(["tinkerdb", "server"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match cli.command {
+            Some(Command::Server(server)) => server.into_config(),
+            other => panic!("not a server command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn admin_allowed_hosts_repeat_or_take_commas() {
+        let config = server_config(&[
+            "--admin-allowed-host",
+            "db1.internal",
+            "--admin-allowed-host",
+            "db2.internal,db3.internal",
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.admin_allowed_hosts,
+            ["db1.internal", "db2.internal", "db3.internal"]
+        );
+        assert!(server_config(&[])
+            .expect("defaults")
+            .admin_allowed_hosts
+            .is_empty());
+        let err = server_config(&["--admin-allowed-host", "db1:7381"]).expect_err("a port");
+        assert!(err.to_string().contains("admin_allowed_hosts"), "{err}");
+    }
+}
