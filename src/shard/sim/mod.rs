@@ -114,7 +114,7 @@ const TICK_MS_MAX: u64 = 12;
 const LEASE_MS: u64 = lease_ms_for(ELECTION_TICKS, TICK_MS_MIN);
 /// Longest simulated fsync: the WAL thread reports a batch 0..=this many ms after it starts.
 const FSYNC_MS_MAX: u64 = 3;
-/// Longest time a simulated snapshot takes to write (applying waits meanwhile).
+/// Longest time a simulated snapshot thread takes to write its snapshot (applying goes on).
 const SNAPSHOT_MS_MAX: u64 = 200;
 
 /// Virtual time allowed for the clients' work, and for settling afterwards.
