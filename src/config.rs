@@ -42,6 +42,8 @@ pub enum ConfigError {
 
 /// Most names `admin_allowed_hosts` may list.
 pub const MAX_ADMIN_ALLOWED_HOSTS: usize = 64;
+/// Longest name `admin_allowed_hosts` may list (DNS's limit).
+pub const MAX_ADMIN_HOST_NAME_LEN: usize = 253;
 
 /// Most runtime threads `io_threads` may ask for.
 pub const MAX_IO_THREADS: usize = 1024;
@@ -246,14 +248,16 @@ impl Config {
             })
         };
         if self.admin_allowed_hosts.len() > MAX_ADMIN_ALLOWED_HOSTS
-            || self
-                .admin_allowed_hosts
-                .iter()
-                .any(|h| h.is_empty() || h.len() > 253 || h.contains([':', '/', ' ']))
+            || self.admin_allowed_hosts.iter().any(|h| {
+                h.is_empty() || h.len() > MAX_ADMIN_HOST_NAME_LEN || h.contains([':', '/', ' '])
+            })
         {
             return invalid(
                 "admin_allowed_hosts",
-                "at most 64 host names, each 1-253 characters without a port, ':', '/' or spaces",
+                &format!(
+                    "at most {MAX_ADMIN_ALLOWED_HOSTS} host names, each 1-{MAX_ADMIN_HOST_NAME_LEN} \
+                     characters without a port, ':', '/' or spaces"
+                ),
             );
         }
         if self.node_id == 0 {

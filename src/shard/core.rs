@@ -242,8 +242,6 @@ pub struct Shard {
     /// The snapshot being written off the loop, with the index it covers (see
     /// `snapshot_job`).
     writing: Option<(u64, Arc<SnapshotJob>)>,
-    /// raft-rs wants a snapshot for a follower; offer it once the one being written is done.
-    prepare_when_written: bool,
 }
 
 /// One ReadIndex round in flight.
@@ -376,7 +374,6 @@ impl Shard {
             lease_term: 0,
             lease_answers: Vec::new(),
             writing: None,
-            prepare_when_written: false,
         })
     }
 
@@ -577,29 +574,24 @@ impl Shard {
         self.raw.raft.leader_id
     }
 
-    /// If raft-rs asked for a snapshot to send, writes one of the applied state and offers it.
+    /// If raft-rs asked for a snapshot to send, offers the newest one if it covers everything
+    /// applied, else starts one (every snapshot written is offered, see
+    /// [`Shard::poll_snapshot`]; raft-rs asks again and finds it).
     pub fn prepare_wanted_snapshot(&mut self, effects: &mut Effects) -> Result<(), ShardError> {
         if !self.raw.store().take_snapshot_wanted() {
             return Ok(());
         }
-        match self.start_snapshot(effects)? {
-            SnapshotStart::UpToDate(info) => self.offer_snapshot(&info),
-            SnapshotStart::Started | SnapshotStart::AlreadyRunning => {
-                self.prepare_when_written = true;
-                Ok(())
-            }
+        if let SnapshotStart::UpToDate(info) = self.start_snapshot(effects)? {
+            self.offer_snapshot(&info);
         }
+        Ok(())
     }
 
-    /// Offers the newest snapshot file (described by `info`) to raft-rs for followers.
-    fn offer_snapshot(&mut self, info: &SnapshotInfo) -> Result<(), ShardError> {
+    /// Offers the snapshot file described by `info` to raft-rs for followers. Only its path
+    /// is kept: the store reads the file when raft-rs builds a message (and asks for another
+    /// snapshot if the file is gone by then).
+    fn offer_snapshot(&mut self, info: &SnapshotInfo) {
         let path = self.snapshots.path_of(info.index, info.term);
-        if !path.exists() {
-            return Err(ShardError::Fatal(format!(
-                "snapshot {} vanished right after it was written",
-                path.display()
-            )));
-        }
         let mut metadata = raft::prelude::SnapshotMetadata {
             index: info.index,
             term: info.term,
@@ -609,7 +601,6 @@ impl Shard {
         self.raw
             .mut_store()
             .set_prepared_snapshot(PreparedSnapshot { metadata, path });
-        Ok(())
     }
 
     /// Whether raft-rs has a Ready for [`Shard::collect_ready`] (the driver keeps going while
@@ -839,8 +830,8 @@ impl Shard {
     }
 
     /// Finishes the snapshot being written if its writer is done: ends the keyspace's freeze,
-    /// compacts the log up to the snapshot, and reports the outcome in
-    /// `effects.snapshot_written`. Returns whether it finished.
+    /// compacts the log up to the snapshot, offers it to raft-rs for followers, and reports
+    /// the outcome in `effects.snapshot_written`. Returns whether it finished.
     pub fn poll_snapshot(&mut self, effects: &mut Effects) -> bool {
         let Some(result) = self.writing.as_ref().and_then(|(_, job)| job.try_take()) else {
             return false;
@@ -873,6 +864,7 @@ impl Shard {
                 effects
                     .compactions
                     .push((self.config.group, info.index, info.term));
+                self.offer_snapshot(&info);
                 self.last_snapshot = Some(info.clone());
                 Ok(info)
             }
@@ -890,15 +882,6 @@ impl Shard {
                 Err(ShardError::from(e))
             }
         };
-        if std::mem::take(&mut self.prepare_when_written) {
-            // raft-rs asks again for what it wants and finds this one prepared (or, if it
-            // wants a newer one, flags that again).
-            if let Some(info) = self.last_snapshot.clone() {
-                if let Err(e) = self.offer_snapshot(&info) {
-                    error!(error = %e, "could not prepare a snapshot for a follower");
-                }
-            }
-        }
         effects.snapshot_written = Some(outcome);
     }
 

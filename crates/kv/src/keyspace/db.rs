@@ -178,22 +178,23 @@ impl Db {
             return Some(true);
         }
         let from = freeze.next.load(Ordering::Acquire);
+        // After a flush, the buckets moved aside stand for the whole unwritten rest.
         let base = freeze.flushed.as_ref().unwrap_or(&self.buckets);
-        let mut live = base.range(from..).peekable();
+        let mut unchanged = base.range(from..).peekable();
         let mut kept = freeze.preimages.range(from..).peekable();
         for _ in 0..limit {
-            let live_hash = live.peek().map(|(h, _)| **h);
+            let unchanged_hash = unchanged.peek().map(|(h, _)| **h);
             let kept_hash = kept.peek().map(|(h, _)| **h);
-            let hash = match (live_hash, kept_hash) {
+            let hash = match (unchanged_hash, kept_hash) {
                 (None, None) => {
                     freeze.done.store(true, Ordering::Release);
                     return Some(true);
                 }
-                (Some(l), Some(k)) => l.min(k),
+                (Some(u), Some(k)) => u.min(k),
                 (Some(h), None) | (None, Some(h)) => h,
             };
-            let current = if live_hash == Some(hash) {
-                live.next().map(|(_, b)| b)
+            let from_base = if unchanged_hash == Some(hash) {
+                unchanged.next().map(|(_, b)| b)
             } else {
                 None
             };
@@ -202,7 +203,7 @@ impl Db {
                 if let Some((_, Some(bucket))) = kept.next() {
                     emit(bucket);
                 }
-            } else if let Some(bucket) = current {
+            } else if let Some(bucket) = from_base {
                 emit(bucket);
             }
             match hash.checked_add(1) {
@@ -285,8 +286,12 @@ impl Db {
     /// Removes the entry for `key`, expired or not; returns it.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = key_hash(key);
-        self.get_any(key)?;
-        self.preserve(hash);
+        // Under a freeze, a removal keeps the bucket first (only if the key is there: a miss
+        // changes nothing). Without one, no extra lookup on this hot path.
+        if self.freeze.is_some() {
+            self.get_any(key)?;
+            self.preserve(hash);
+        }
         let bucket = self.buckets.get_mut(&hash)?;
         let entry = match bucket {
             Bucket::One(e) if e.key[..] == *key => match self.buckets.remove(&hash) {
