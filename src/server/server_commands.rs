@@ -277,10 +277,10 @@ async fn watch(session: &mut Session, keys: &[Bytes]) -> Frame {
     let db = session.db();
     let keys: Vec<(u8, Bytes)> = keys.iter().map(|k| (db, k.clone())).collect();
     let op = ReadOp::Versions {
-        tenant: session.tenant().to_string(),
-        keys: keys.clone(),
+        tenant: session.tenant(),
+        keys: &keys,
     };
-    match session.ctx().router.shard_for(&[]).read(op).await {
+    match session.ctx().router.shard_for(&[]).read(&op).await {
         Ok(versions) => {
             let watched = keys
                 .into_iter()

@@ -37,6 +37,10 @@ const PRE_AUTH_COMMANDS: &[&str] = &["auth", "hello", "quit", "reset"];
 /// Most commands queued in one MULTI (a bound on a client-controlled queue).
 pub const MAX_MULTI_COMMANDS: usize = 100_000;
 
+/// Commands' room a session's batch buffer keeps between reads: a pipeline of this depth
+/// allocates nothing, and an idle connection that once sent a deep pipeline holds little.
+const BATCH_CAPACITY_KEPT: usize = 64;
+
 /// The MULTI state.
 #[derive(Debug, Default)]
 struct Multi {
@@ -111,14 +115,13 @@ impl Session {
             .stats
             .commands_processed
             .fetch_add(count, Ordering::Relaxed);
-        let mut last_name = None;
+        let mut last_args = None;
         // The requests of one call arrived in one read: one clock reading serves them all.
         let arrived = Instant::now();
         for args in requests.drain(..) {
             if flow == Flow::Close {
                 break;
             }
-            last_name = Some(args[0].clone());
             let position = tinkerdb_kv::table::position(&args[0]);
             let command = self.ctx.metrics.server.command_at(position);
             match self.step(&args, position) {
@@ -147,9 +150,10 @@ impl Session {
                     flow = next;
                 }
             }
+            last_args = Some(args);
         }
         self.flush(out).await;
-        self.touch(last_name);
+        self.touch(last_args.as_ref().map(|args| &args[0]));
         flow
     }
 
@@ -163,7 +167,6 @@ impl Session {
             return Step::Server;
         };
         let role = user.role;
-        let user_name = user.name.clone();
         let cmd = match tinkerdb_kv::parse_at(position, args) {
             Ok(Some(cmd)) => cmd,
             Ok(None) => {
@@ -181,7 +184,8 @@ impl Session {
         let writes = cmd.is_write();
         let access = if writes { Access::Write } else { Access::Read };
         if !role.allows(access) {
-            return self.fail_multi(no_permission(&user_name, cmd.name()));
+            let denied = no_permission(&user.name, cmd.name());
+            return self.fail_multi(denied);
         }
         let op = (self.db, cmd);
         if let Some(multi) = &mut self.multi {
@@ -210,23 +214,32 @@ impl Session {
         if self.batch.is_empty() {
             return;
         }
-        let ops = std::mem::take(&mut self.batch);
         let writes = std::mem::replace(&mut self.batch_writes, false);
-        let count = ops.len();
-        let tenant = self.tenant().to_string();
+        let count = self.batch.len();
         let shard = self.ctx.router.shard_for(&[]);
         let result = if writes {
+            // A write's commands go into the log entry: the batch is handed over.
             shard
                 .propose(Payload::Batch {
-                    tenant,
+                    tenant: self.tenant().to_string(),
                     now_ms: 0,
-                    ops,
+                    ops: std::mem::take(&mut self.batch),
                 })
                 .await
-        } else if self.stale_reads {
-            Ok(shard.read_stale(ReadOp::Commands { tenant, ops }))
         } else {
-            shard.read(ReadOp::Commands { tenant, ops }).await
+            // A read only borrows them: the batch's buffer serves the next round too.
+            let read = ReadOp::Commands {
+                tenant: self.tenant(),
+                ops: &self.batch,
+            };
+            let result = if self.stale_reads {
+                Ok(shard.read_stale(&read))
+            } else {
+                shard.read(&read).await
+            };
+            self.batch.clear();
+            self.batch.shrink_to(BATCH_CAPACITY_KEPT);
+            result
         };
         debug_assert_eq!(
             self.batch_metrics.len(),
@@ -260,7 +273,7 @@ impl Session {
         encode(frame, self.protocol, out);
     }
 
-    fn touch(&self, last_name: Option<Bytes>) {
+    fn touch(&self, last_name: Option<&Bytes>) {
         let elapsed = self.client.created.elapsed().as_millis() as u64;
         self.client.last_active_ms.store(elapsed, Ordering::Relaxed);
         if let Some(name) = last_name {
@@ -268,7 +281,7 @@ impl Session {
             // Reuses the string's buffer: this runs once per pipelined round on every connection.
             details.last_cmd.clear();
             details.last_cmd.extend(
-                String::from_utf8_lossy(&name)
+                String::from_utf8_lossy(name)
                     .chars()
                     .map(|c| c.to_ascii_lowercase()),
             );
@@ -404,4 +417,16 @@ pub fn no_permission(user: &str, name: &str) -> Frame {
     Frame::error(format!(
         "NOPERM User {user} has no permissions to run the '{name}' command"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kept_batch_room_is_small() {
+        let command = std::mem::size_of::<crate::shard::DbCommand>();
+        assert!(
+            command * super::BATCH_CAPACITY_KEPT <= 16 * 1024,
+            "{command} bytes per command"
+        );
+    }
 }

@@ -34,22 +34,23 @@ use super::storage::{LogStore, PreparedSnapshot};
 use super::ShardError;
 use crate::metrics::ShardMetrics;
 
-/// What a read waits for.
+/// What a read asks for. It borrows the caller's commands: a read is answered from this node's
+/// state, never queued, so a session reuses its batch buffer from one read to the next.
 #[derive(Debug)]
-pub enum ReadOp {
+pub enum ReadOp<'a> {
     /// Read-only commands.
     Commands {
         /// The client's tenant.
-        tenant: String,
+        tenant: &'a str,
         /// The commands.
-        ops: Vec<DbCommand>,
+        ops: &'a [DbCommand],
     },
     /// Key versions for `WATCH`.
     Versions {
         /// The client's tenant.
-        tenant: String,
+        tenant: &'a str,
         /// `(db, key)` pairs.
-        keys: Vec<(u8, Bytes)>,
+        keys: &'a [(u8, Bytes)],
     },
 }
 

@@ -168,13 +168,13 @@ impl ShardHandle {
     /// Runs a linearizable read: at once when this node is the only voter or its leader lease
     /// holds, else after a ReadIndex round that started after the read arrived (see
     /// [`ReadBarrier`]). Either way the read itself runs here, on the caller's task.
-    pub async fn read(&self, op: ReadOp) -> Result<Vec<Frame>, ShardError> {
+    pub async fn read(&self, op: &ReadOp<'_>) -> Result<Vec<Frame>, ShardError> {
         if self.local.enabled.load(Ordering::Acquire) {
             self.local.metrics.read_served(ReadPath::Local);
-            return Ok(self.read_locally(&op));
+            return Ok(self.read_locally(op));
         }
         if let Some(lease) = self.current_lease() {
-            let frames = self.read_locally(&op);
+            let frames = self.read_locally(op);
             // Checked again after the read, against the same lease: had this task stalled
             // past its end between the first check and the read (a long pause, a frozen VM),
             // or had it been given up meanwhile (a leader transfer), another leader might have
@@ -200,7 +200,7 @@ impl ShardHandle {
             ));
         }
         self.local.metrics.read_served(ReadPath::ReadIndex);
-        Ok(self.read_locally(&op))
+        Ok(self.read_locally(op))
     }
 
     /// This leader's lease, if one holds now (`read_mode = lease`).
@@ -212,11 +212,11 @@ impl ShardHandle {
 
     /// Reads this node's applied state without any round trip: fast, possibly stale on a
     /// follower (what `READONLY` asks for).
-    pub fn read_stale(&self, op: ReadOp) -> Vec<Frame> {
-        self.read_locally(&op)
+    pub fn read_stale(&self, op: &ReadOp<'_>) -> Vec<Frame> {
+        self.read_locally(op)
     }
 
-    fn read_locally(&self, op: &ReadOp) -> Vec<Frame> {
+    fn read_locally(&self, op: &ReadOp<'_>) -> Vec<Frame> {
         let keyspace = self
             .local
             .keyspace

@@ -12,11 +12,9 @@
 //! categories are listed in the order Redis prints them.
 //!
 //! Invariant: [`all`] is sorted by name (checked by a test). [`lookup`] runs several times for
-//! every request (parsing, the write check, metrics), so it goes through a hash index built on
-//! first use instead of a binary search of string compares.
+//! every request (parsing, the write check, metrics), so it goes through an index by name length
+//! and first letter, built on first use, instead of a binary search of string compares.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use tinkerdb_resp::Frame;
@@ -61,49 +59,42 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 /// The position of a top-level command in [`all`], by name in any case: a dense id for
 /// per-command counters.
 pub fn position(name: &[u8]) -> Option<usize> {
-    let mut buf = [0u8; NAME_LEN_MAX];
-    let lower = buf.get_mut(..name.len())?;
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    name_index().get(&*lower).copied()
+    let bucket = name_index().get(bucket_of(name)?)?;
+    bucket
+        .iter()
+        .map(|&i| usize::from(i))
+        .find(|&i| COMMANDS[i].name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// FNV-1a for command names: every request looks its name up several times (dispatch, ACL,
-/// write flag, metrics), and SipHash was most of that cost. The table is fixed, so hostile
-/// names can only probe it, never grow a bucket.
-#[derive(Default)]
-struct NameHasher(u64);
+/// Buckets per name length: one per first letter, one for anything else.
+const BUCKETS_PER_LEN: usize = 27;
 
-impl Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// The bucket of names of this length and first letter (any case), if the length is possible.
+/// Every request looks its name up once; a bucket holds a few names of the same length and
+/// first letter, compared in place, which costs less than hashing a lowercased copy.
+fn bucket_of(name: &[u8]) -> Option<usize> {
+    let first = name.first()?.to_ascii_lowercase();
+    if name.len() > NAME_LEN_MAX {
+        return None;
     }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+    let letter = if first.is_ascii_lowercase() {
+        usize::from(first - b'a')
+    } else {
+        BUCKETS_PER_LEN - 1
+    };
+    Some(name.len() * BUCKETS_PER_LEN + letter)
 }
 
-type NameIndex = HashMap<&'static [u8], usize, BuildHasherDefault<NameHasher>>;
-
-/// Lowercase name → position in [`COMMANDS`], built once.
-fn name_index() -> &'static NameIndex {
-    static INDEX: OnceLock<NameIndex> = OnceLock::new();
+/// Positions in [`COMMANDS`] by (length, first letter), built once.
+fn name_index() -> &'static [Vec<u16>] {
+    static INDEX: OnceLock<Vec<Vec<u16>>> = OnceLock::new();
     INDEX.get_or_init(|| {
-        COMMANDS
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| (spec.name.as_bytes(), i))
-            .collect()
+        let mut index = vec![Vec::new(); (NAME_LEN_MAX + 1) * BUCKETS_PER_LEN];
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            let bucket = bucket_of(spec.name.as_bytes()).expect("command names fit NAME_LEN_MAX");
+            index[bucket].push(u16::try_from(i).expect("fewer than 65536 commands"));
+        }
+        index
     })
 }
 
@@ -1675,6 +1666,11 @@ mod tests {
             assert_eq!(position(spec.name.to_ascii_uppercase().as_bytes()), Some(i));
         }
         assert_eq!(position(b""), None);
+        assert_eq!(position(b"ge"), None);
+        assert_eq!(position(b"gets"), None);
+        assert_eq!(position(b"1et"), None);
+        assert_eq!(position("g\u{e9}t".as_bytes()), None);
+        assert_eq!(position(&[b'g'; NAME_LEN_MAX + 1]), None);
     }
 
     #[test]
