@@ -177,7 +177,7 @@ pub struct ServerArgs {
     /// Most client connections.
     #[arg(long, env = "TINKERDB_MAX_CLIENTS")]
     pub max_clients: Option<usize>,
-    /// Runtime threads (0: one per CPU core).
+    /// Runtime threads (0: one per CPU core but one, at least one).
     #[arg(long, env = "TINKERDB_IO_THREADS")]
     pub io_threads: Option<usize>,
     /// How linearizable reads are confirmed: `read-index` (a quorum round per batch of reads)

@@ -157,8 +157,9 @@ pub struct Config {
     /// Most requests queued for the Raft loop before clients wait (backpressure).
     pub max_pending_requests: usize,
     /// Threads of the node's async runtime (connections, peer transport, the Raft loop);
-    /// 0 means one per CPU core. Nodes that share a host can each take their share of its
-    /// cores: fewer threads than runnable tasks means fewer cross-thread wake-ups.
+    /// 0 means [`Config::runtime_threads`]'s default, one per CPU core but one. Nodes that
+    /// share a host can each take their share of its cores: fewer threads than runnable tasks
+    /// means fewer cross-thread wake-ups.
     pub io_threads: usize,
     /// How linearizable reads are confirmed (ReadIndex round per read batch, or leader lease).
     pub read_mode: ReadMode,
@@ -226,6 +227,20 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How many runtime threads the node starts: `io_threads`, or by default one per CPU
+    /// core but one (at least one). The core left over serves what runs beside the runtime:
+    /// the WAL's fsync thread, the snapshot writer and the kernel's network stack. With two
+    /// cores, one runtime thread served as many requests as two on one node, and up to a
+    /// third more GETs on a three-node cluster, since its tasks no longer wake each other
+    /// across threads (docs/OPERATIONS.md, "Sizing a node").
+    pub fn runtime_threads(&self) -> usize {
+        if self.io_threads > 0 {
+            return self.io_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.saturating_sub(1).max(1)
+    }
+
     /// Reads a TOML config file; keys not set in it keep their defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -441,6 +456,15 @@ mod tests {
         config.io_threads = MAX_IO_THREADS + 1;
         let err = config.validate().expect_err("too many threads");
         assert!(err.to_string().contains("io_threads"), "{err}");
+    }
+
+    #[test]
+    fn runtime_threads_default_leaves_a_core() {
+        let mut config = Config::default();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(config.runtime_threads(), (cores - 1).max(1));
+        config.io_threads = 3;
+        assert_eq!(config.runtime_threads(), 3);
     }
 
     #[test]

@@ -58,9 +58,7 @@ pub enum NodeError {
 pub fn run(config: Config) -> Result<(), NodeError> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("tinkerdb-io");
-    if config.io_threads > 0 {
-        builder.worker_threads(config.io_threads);
-    }
+    builder.worker_threads(config.runtime_threads());
     let runtime = builder.build().map_err(NodeError::Runtime)?;
     // Every log line of this node (its tasks included) carries its id.
     let span = tracing::info_span!("node", node = config.node_id);

@@ -72,6 +72,7 @@ fn config_json(c: &Config, show_users: bool) -> Value {
         "fsync": match c.fsync { FsyncPolicy::Always => "always", FsyncPolicy::Batch => "batch" },
         "fsync_interval_ms": c.fsync_interval_ms,
         "io_threads": c.io_threads,
+        "runtime_threads": c.runtime_threads(),
         "read_mode": c.read_mode.as_str(),
         "snapshot_entries": c.snapshot_entries,
         "snapshot_log_bytes": c.snapshot_log_bytes,

@@ -62,8 +62,8 @@ pub fn position(name: &[u8]) -> Option<usize> {
     let bucket = name_index().get(bucket_of(name)?)?;
     bucket
         .iter()
-        .map(|&i| usize::from(i))
-        .find(|&i| COMMANDS[i].name.as_bytes().eq_ignore_ascii_case(name))
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|&(_, i)| usize::from(i))
 }
 
 /// Buckets per name length: one per first letter, one for anything else.
@@ -85,14 +85,16 @@ fn bucket_of(name: &[u8]) -> Option<usize> {
     Some(name.len() * BUCKETS_PER_LEN + letter)
 }
 
-/// Positions in [`COMMANDS`] by (length, first letter), built once.
-fn name_index() -> &'static [Vec<u16>] {
-    static INDEX: OnceLock<Vec<Vec<u16>>> = OnceLock::new();
+/// Names and positions in [`COMMANDS`] by (length, first letter), built once. The names sit
+/// in the index itself, so a lookup reads a few adjacent entries, not one spec per candidate.
+fn name_index() -> &'static [Vec<(&'static [u8], u16)>] {
+    static INDEX: OnceLock<Vec<Vec<(&'static [u8], u16)>>> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut index = vec![Vec::new(); (NAME_LEN_MAX + 1) * BUCKETS_PER_LEN];
         for (i, spec) in COMMANDS.iter().enumerate() {
             let bucket = bucket_of(spec.name.as_bytes()).expect("command names fit NAME_LEN_MAX");
-            index[bucket].push(u16::try_from(i).expect("fewer than 65536 commands"));
+            let position = u16::try_from(i).expect("fewer than 65536 commands");
+            index[bucket].push((spec.name.as_bytes(), position));
         }
         index
     })

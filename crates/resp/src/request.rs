@@ -120,6 +120,10 @@ fn bulk_at(buf: &[u8], start: usize, limits: &Limits) -> Result<Option<BulkArg>,
     }))
 }
 
+/// Arguments whose places pass 1 of [`parse_multibulk`] keeps, so pass 2 need not read their
+/// headers again; a request with more is read twice (rare, and then large anyway).
+const NOTED_ARGS: usize = 8;
+
 fn parse_multibulk(
     buf: &mut BytesMut,
     limits: &Limits,
@@ -140,27 +144,40 @@ fn parse_multibulk(
         .filter(|&count| count <= limits.max_multibulk_len)
         .ok_or(ProtocolError::InvalidMultibulkLength)?;
 
-    // Pass 1: is the whole request here? No allocation, nothing consumed.
+    // Pass 1: is the whole request here? No allocation, nothing consumed; where the first
+    // arguments' payloads lie is noted on the stack.
+    let mut noted = [(0usize, 0usize); NOTED_ARGS];
     let mut pos = header.next;
-    for _ in 0..count {
+    for i in 0..count {
         match bulk_at(buf, pos, limits)? {
-            Some(arg) => pos = arg.end,
+            Some(arg) => {
+                if let Some(slot) = noted.get_mut(i) {
+                    *slot = (arg.payload_start, arg.payload_len);
+                }
+                pos = arg.end;
+            }
             None => return Ok(None),
         }
     }
 
-    // Pass 2: it is; split each payload off the front of the buffer.
-    buf.advance(header.next);
+    // Pass 2: it is; the request leaves the buffer in one piece, and each argument is a
+    // slice of it.
+    let request = buf.split_to(pos).freeze();
     let mut args = Vec::with_capacity(count);
+    if let Some(noted) = noted.get(..count) {
+        for &(start, len) in noted {
+            args.push(request.slice(start..start + len));
+        }
+        return Ok(Some(args));
+    }
+    let mut pos = header.next;
     for _ in 0..count {
-        let Some(arg) = bulk_at(buf, 0, limits)? else {
+        let Some(arg) = bulk_at(&request, pos, limits)? else {
             debug_assert!(false, "pass 1 saw a complete request; pass 2 must too");
             return Err(ProtocolError::InvalidBulkLength);
         };
-        let mut chunk = buf.split_to(arg.end);
-        chunk.advance(arg.payload_start);
-        chunk.truncate(arg.payload_len);
-        args.push(chunk.freeze());
+        args.push(request.slice(arg.payload_start..arg.payload_start + arg.payload_len));
+        pos = arg.end;
     }
     Ok(Some(args))
 }

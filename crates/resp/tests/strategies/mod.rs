@@ -48,9 +48,9 @@ pub fn any_frame() -> impl Strategy<Value = Frame> {
     ]
 }
 
-/// A request: a few binary arguments.
+/// A request: up to 11 binary arguments, more than the parser notes on its first pass.
 pub fn request() -> impl Strategy<Value = Vec<Vec<u8>>> {
-    vec(vec(any::<u8>(), 0..24), 0..6)
+    vec(vec(any::<u8>(), 0..24), 0..12)
 }
 
 /// The multibulk encoding of `args`, as every client library sends it.
