@@ -135,16 +135,17 @@ fn heal_and_catch_up(cluster: &Cluster, id: usize, key: &str, expected: &str) ->
 /// round after the election first), bounded by `RETRY_TIMEOUT`.
 fn assert_reads_confirmed_by(cluster: &Cluster, id: usize, path: &str) {
     let field = format!("raft_reads_{path}:");
-    let count = |cluster: &Cluster| -> u64 {
+    let counter = |cluster: &Cluster, field: &str| -> u64 {
         let info: String = redis::cmd("INFO")
             .arg("raft")
             .query(&mut cluster.conn(id))
             .expect("INFO raft");
         info.lines()
-            .find_map(|l| l.strip_prefix(field.as_str()))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {field} in INFO raft:\n{info}"))
     };
+    let count = |cluster: &Cluster| counter(cluster, &field);
     let deadline = Instant::now() + RETRY_TIMEOUT;
     loop {
         let _: Option<String> = redis::cmd("GET")
@@ -152,6 +153,15 @@ fn assert_reads_confirmed_by(cluster: &Cluster, id: usize, path: &str) {
             .query(&mut cluster.conn(id))
             .expect("GET k");
         if count(cluster) > 0 {
+            if path == "read_index" {
+                // Every read batch confirmed through ReadIndex waited for a round this node
+                // started.
+                let rounds = counter(cluster, "raft_read_index_rounds:");
+                assert!(
+                    rounds > 0,
+                    "node {id}: reads confirmed, but no round started"
+                );
+            }
             return;
         }
         assert!(

@@ -34,6 +34,7 @@ pub struct ShardMetrics {
     wal_fsync_duration: DurationHistogram,
     /// Read batches by [`ReadPath`], indexed in [`ReadPath::ALL`]'s order.
     reads: [Counter; 3],
+    read_rounds: Counter,
 }
 
 /// How a linearizable read batch was confirmed before it ran (see `ShardHandle::read`). The
@@ -79,6 +80,7 @@ impl ShardMetrics {
             snapshot_duration: DurationHistogram::new(SNAPSHOT_BUCKETS),
             wal_fsync_duration: DurationHistogram::new(FSYNC_BUCKETS),
             reads: Default::default(),
+            read_rounds: Counter::default(),
         }
     }
 
@@ -97,6 +99,11 @@ impl ShardMetrics {
             "reads",
             "Linearizable read batches (a pipeline's reads share one) by how they were confirmed: local (single voter), lease (leader lease), read_index (a ReadIndex round)",
             reads,
+        );
+        registry.register(
+            "read_index_rounds",
+            "ReadIndex rounds this node started; each confirms every read batch waiting when it started, so reads_total{path=\"read_index\"} over this is the batches one round served",
+            m.read_rounds.clone(),
         );
         registry.register(
             "raft_proposals",
@@ -155,6 +162,16 @@ impl ShardMetrics {
     /// Read batches confirmed through `path` so far (for INFO).
     pub fn reads(&self, path: ReadPath) -> u64 {
         self.reads[path as usize].get()
+    }
+
+    /// The Raft loop started a ReadIndex round (on a follower, raft-rs asks the leader).
+    pub fn read_round_started(&self) {
+        self.read_rounds.inc();
+    }
+
+    /// ReadIndex rounds started so far (for INFO).
+    pub fn read_rounds(&self) -> u64 {
+        self.read_rounds.get()
     }
 
     /// A WAL segment fdatasync took `took`.

@@ -229,6 +229,7 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
                     &ctx.metrics.shard.reads(path),
                 );
             }
+            field("raft_read_index_rounds", &ctx.metrics.shard.read_rounds());
         }
         _ => {}
     }

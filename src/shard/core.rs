@@ -701,6 +701,7 @@ impl Shard {
         );
         // Published before the read index is asked for: see the barrier's ordering argument.
         self.barrier.round_started(round);
+        self.config.metrics.read_round_started();
         self.raw.read_index(round.to_le_bytes().to_vec());
     }
 

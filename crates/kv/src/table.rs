@@ -85,10 +85,13 @@ fn bucket_of(name: &[u8]) -> Option<usize> {
     Some(name.len() * BUCKETS_PER_LEN + letter)
 }
 
+/// The lowercase names of one length and first letter, each with its position in [`COMMANDS`].
+type NameBucket = Vec<(&'static [u8], u16)>;
+
 /// Names and positions in [`COMMANDS`] by (length, first letter), built once. The names sit
 /// in the index itself, so a lookup reads a few adjacent entries, not one spec per candidate.
-fn name_index() -> &'static [Vec<(&'static [u8], u16)>] {
-    static INDEX: OnceLock<Vec<Vec<(&'static [u8], u16)>>> = OnceLock::new();
+fn name_index() -> &'static [NameBucket] {
+    static INDEX: OnceLock<Vec<NameBucket>> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut index = vec![Vec::new(); (NAME_LEN_MAX + 1) * BUCKETS_PER_LEN];
         for (i, spec) in COMMANDS.iter().enumerate() {
