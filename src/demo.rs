@@ -129,8 +129,8 @@ pub fn run(nodes: usize, base_port: u16, data_dir: &Path) -> Result<(), DemoErro
 }
 
 /// The nodes share this machine's cores: each gets its share (at least one runtime thread),
-/// rather than one thread per core each, which on few cores makes them wake one another's
-/// threads far more than they work (see "Sizing a node" in docs/OPERATIONS.md).
+/// rather than the default (one per core but one) each, which on few cores makes them wake
+/// one another's threads far more than they work (see "Sizing a node" in docs/OPERATIONS.md).
 fn io_threads_per_node(nodes: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / nodes.max(1)).max(1)

@@ -82,7 +82,7 @@ impl ServerMetrics {
     }
 
     /// The metric slot of a command name (any case); names not in the command table map to
-    /// `unknown`. No allocation: one lookup in the command table's hash index.
+    /// `unknown`. No allocation: one lookup in the command table's name index.
     pub fn command(&self, name: &[u8]) -> CommandId {
         self.command_at(table::position(name))
     }
