@@ -132,8 +132,7 @@ pub fn run(nodes: usize, base_port: u16, data_dir: &Path) -> Result<(), DemoErro
 /// rather than the default (one per core but one) each, which on few cores makes them wake
 /// one another's threads far more than they work (see "Sizing a node" in docs/OPERATIONS.md).
 fn io_threads_per_node(nodes: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / nodes.max(1)).max(1)
+    (crate::config::host_cores() / nodes.max(1)).max(1)
 }
 
 fn node_dir(data_dir: &Path, i: usize) -> PathBuf {

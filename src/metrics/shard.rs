@@ -34,6 +34,7 @@ pub struct ShardMetrics {
     wal_fsync_duration: DurationHistogram,
     /// Read batches by [`ReadPath`], indexed in [`ReadPath::ALL`]'s order.
     reads: [Counter; 3],
+    /// ReadIndex rounds started: with `reads`, how many batches one round serves.
     read_rounds: Counter,
 }
 

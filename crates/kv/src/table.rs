@@ -11,9 +11,10 @@
 //! `@dangerous` for admin commands) and the legacy `(first, last, step)` key range. Flags and
 //! categories are listed in the order Redis prints them.
 //!
-//! Invariant: [`all`] is sorted by name (checked by a test). [`lookup`] runs several times for
-//! every request (parsing, the write check, metrics), so it goes through an index by name length
-//! and first letter, built on first use, instead of a binary search of string compares.
+//! Invariant: [`all`] is sorted by name (checked by a test). [`position`] runs for every
+//! request (the session passes its answer on to parsing, the write check and metrics), so it
+//! goes through an index by name length and first letter, built on first use, instead of a
+//! binary search of string compares.
 
 use std::sync::OnceLock;
 
