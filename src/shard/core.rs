@@ -23,12 +23,13 @@ use raft::prelude::{
 use raft::{Changer, ProgressState, RawNode, StateRole};
 use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::entry::{DbCommand, Payload, ProposalTag};
 use super::read_barrier::ReadBarrier;
 use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
 use super::snapshot_job::{SnapshotJob, SnapshotWriter, WriteResult};
+use super::snapshot_transfer::{SnapshotPiece, SnapshotReceiver};
 use super::state_machine::{SharedUsers, StateMachine};
 use super::storage::{LogStore, PreparedSnapshot};
 use super::ShardError;
@@ -215,6 +216,8 @@ pub struct Shard {
     raw: RawNode<LogStore>,
     sm: StateMachine,
     snapshots: SnapshotStore,
+    /// Snapshot pieces from the leader, written to files in the snapshot folder.
+    receiver: SnapshotReceiver,
     last_snapshot: Option<SnapshotInfo>,
     applied: u64,
     now_ms: u64,
@@ -358,6 +361,7 @@ impl Shard {
             config,
             raw,
             sm,
+            receiver: SnapshotReceiver::new(snapshots.dir()),
             snapshots,
             last_snapshot: snapshot,
             applied,
@@ -455,7 +459,30 @@ impl Shard {
         Ok(())
     }
 
-    /// Tells raft-rs whether a snapshot message reached the transport.
+    /// Takes a piece of a snapshot from the leader `from`; once the last piece is in and the
+    /// file checks out, steps the snapshot message. A broken transfer is logged and dropped
+    /// (the leader starts it over); only stepping can fail the shard.
+    pub fn receive_snapshot_piece(
+        &mut self,
+        from: u64,
+        piece: &SnapshotPiece,
+    ) -> Result<(), ShardError> {
+        match self.receiver.add(from, piece) {
+            Ok(Some(msg)) => self.step(msg),
+            Ok(None) => Ok(()),
+            Err(e) => {
+                warn!(peer = from, error = %e, "dropping a snapshot transfer");
+                Ok(())
+            }
+        }
+    }
+
+    /// The file that holds this node's snapshot `index`/`term` (what the leader streams).
+    pub fn snapshot_path(&self, index: u64, term: u64) -> std::path::PathBuf {
+        self.snapshots.path_of(index, term)
+    }
+
+    /// Tells raft-rs whether a snapshot reached the peer's connection (every piece queued).
     pub fn report_snapshot(&mut self, to: u64, sent: bool) {
         let status = if sent {
             raft::SnapshotStatus::Finish
@@ -1297,9 +1324,15 @@ impl Shard {
         effects: &mut Effects,
     ) -> Result<(), ShardError> {
         let meta = snapshot.get_metadata();
-        let info = self
-            .snapshots
-            .install(&snapshot.data, meta.index, meta.term, &mut self.sm)?;
+        let received = self.receiver.take(meta.index, meta.term).ok_or_else(|| {
+            ShardError::Fatal(format!(
+                "raft-rs accepted snapshot {}/{} but no received file holds it",
+                meta.index, meta.term
+            ))
+        })?;
+        let info =
+            self.snapshots
+                .install_received(&received, meta.index, meta.term, &mut self.sm)?;
         info!(
             index = meta.index,
             term = meta.term,

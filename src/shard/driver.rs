@@ -28,8 +28,9 @@ use super::core::{lease_ms_for, Effects, Shard, ShardConfig, SnapshotStart};
 use super::entry::Payload;
 use super::handle::{LocalReads, MemberChange, NodeStatus, Reply, Request, ShardHandle};
 use super::snapshot::{SnapshotInfo, SnapshotStore};
+use super::snapshot_transfer::{PieceReader, SnapshotPiece, SNAPSHOT_CHUNK_BYTES};
 use super::wal_worker::{Done as WalDone, WalWorker};
-use super::wire::{decode_raft, snapshot_chunks, PeerMessage, SnapshotAssembly, WireFrame};
+use super::wire::{decode_raft, PeerMessage, WireFrame};
 use super::ShardError;
 use crate::config::{Config, FsyncPolicy, ReadMode};
 use crate::metrics::ShardMetrics;
@@ -125,6 +126,7 @@ pub fn start(
     let (exit_tx, exit_rx) = oneshot::channel();
     let (wal_done_tx, wal_done) = mpsc::unbounded_channel();
     let (snapshot_written_tx, snapshot_written) = mpsc::unbounded_channel();
+    let (snapshot_sent_tx, snapshot_sent) = mpsc::unbounded_channel();
     let wal = WalWorker::start(wal, wal_done_tx)?;
     let users = shard.users();
     let local = Arc::new(LocalReads {
@@ -149,7 +151,9 @@ pub fn start(
         forwarded: HashMap::new(),
         members: std::collections::BTreeSet::new(),
         told_removed: false,
-        snapshot_assembly: SnapshotAssembly::default(),
+        snapshot_sends: HashMap::new(),
+        snapshot_sent,
+        snapshot_sent_tx,
         next_token: 1,
         purge_in_flight: false,
         tick: Duration::from_millis(config.tick_ms),
@@ -186,6 +190,77 @@ enum Waiter {
     Remote { peer: u64, token: u64 },
 }
 
+/// Longest wait to queue one snapshot piece for a peer: a peer that takes no bytes for this
+/// long ends the transfer (raft-rs, told it failed, tries again later).
+const SNAPSHOT_PIECE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads the snapshot file `path` piece by piece (on the blocking pool) and queues each piece
+/// for `to`; true once every piece is queued.
+async fn stream_snapshot(
+    transport: &Transport,
+    to: u64,
+    path: std::path::PathBuf,
+    msg: raft::prelude::Message,
+) -> bool {
+    let opened =
+        tokio::task::spawn_blocking(move || PieceReader::open(&path, &msg, SNAPSHOT_CHUNK_BYTES))
+            .await;
+    let mut reader = match opened {
+        Ok(Ok(reader)) => reader,
+        Ok(Err(e)) => {
+            warn!(peer = to, error = %e, "cannot send a snapshot");
+            return false;
+        }
+        Err(_) => return false,
+    };
+    let started = Instant::now();
+    let mut bytes_sent = 0u64;
+    loop {
+        let Ok((back, next)) = tokio::task::spawn_blocking(move || {
+            let next = reader.next_piece();
+            (reader, next)
+        })
+        .await
+        else {
+            return false;
+        };
+        reader = back;
+        let piece = match next {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(e) => {
+                warn!(peer = to, error = %e, "cannot send a snapshot");
+                return false;
+            }
+        };
+        bytes_sent += piece.data.len() as u64;
+        let bytes = PeerMessage::SnapshotChunk {
+            group: DATA_GROUP,
+            transfer: piece.transfer,
+            header: piece.header,
+            offset: piece.offset,
+            total: piece.total,
+            data: piece.data,
+        }
+        .encode();
+        let queued = tokio::time::timeout(SNAPSHOT_PIECE_TIMEOUT, transport.send_bulk(to, bytes));
+        if !matches!(queued.await, Ok(true)) {
+            warn!(
+                peer = to,
+                bytes_sent, "snapshot transfer stopped: the peer takes no data"
+            );
+            return false;
+        }
+    }
+    info!(
+        peer = to,
+        bytes = bytes_sent,
+        ms = started.elapsed().as_millis() as u64,
+        "snapshot streamed to a peer"
+    );
+    true
+}
+
 /// How long a request may wait for the cluster before its client gets an error. A write that
 /// times out may still be applied later, and the error says so.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -210,8 +285,11 @@ struct Driver {
     members: std::collections::BTreeSet<u64>,
     /// Set when the leader said this node was removed.
     told_removed: bool,
-    /// Pieces of a snapshot being received.
-    snapshot_assembly: SnapshotAssembly,
+    /// Snapshot transfers under way, by peer (a new one to the same peer replaces the old).
+    snapshot_sends: HashMap<u64, tokio::task::JoinHandle<()>>,
+    /// Each finished transfer's peer and whether every piece was queued.
+    snapshot_sent: mpsc::UnboundedReceiver<(u64, bool)>,
+    snapshot_sent_tx: mpsc::UnboundedSender<(u64, bool)>,
     next_token: u64,
     purge_in_flight: bool,
     tick: Duration,
@@ -261,6 +339,10 @@ impl Driver {
                 _ = expiry.tick() => self.propose_expiry(),
                 () = self.local.barrier.wanted() => {}
                 done = self.wal_done.recv() => self.wal_reported(done)?,
+                Some((to, sent)) = self.snapshot_sent.recv() => {
+                    self.snapshot_sends.remove(&to);
+                    self.shard.report_snapshot(to, sent);
+                }
                 Some(()) = self.snapshot_written.recv() => {
                     let mut effects = Effects::default();
                     self.shard.poll_snapshot(&mut effects);
@@ -654,20 +736,14 @@ impl Driver {
                 if group != DATA_GROUP {
                     return Ok(());
                 }
-                match self.snapshot_assembly.add(
-                    incoming.from,
+                let piece = SnapshotPiece {
                     transfer,
-                    &header,
+                    header,
                     offset,
                     total,
-                    &data,
-                ) {
-                    Ok(Some(msg)) => self.shard.step(msg)?,
-                    Ok(None) => {}
-                    Err(e) => {
-                        warn!(peer = incoming.from, error = %e, "dropping a snapshot transfer")
-                    }
-                }
+                    data,
+                };
+                self.shard.receive_snapshot_piece(incoming.from, &piece)?;
             }
             PeerMessage::Removed => {
                 warn!(
@@ -714,11 +790,28 @@ impl Driver {
                 }
             }
             for snapshot in snapshots {
-                let sent = snapshot_chunks(DATA_GROUP, &snapshot)
-                    .into_iter()
-                    .all(|chunk| self.transport.send(to, chunk.encode()));
-                self.shard.report_snapshot(to, sent);
+                self.start_snapshot_send(to, snapshot);
             }
+        }
+    }
+
+    /// Streams the snapshot file a `MsgSnapshot` stands for to `to` on a task of its own; its
+    /// report (`snapshot_sent`) tells raft-rs. A transfer still running to the same peer is
+    /// stale (raft-rs asked anew) and stops.
+    fn start_snapshot_send(&mut self, to: u64, msg: raft::prelude::Message) {
+        let meta = msg.get_snapshot().get_metadata();
+        let path = self.shard.snapshot_path(meta.index, meta.term);
+        let transport = self.transport.clone();
+        let done = self.snapshot_sent_tx.clone();
+        let task = tokio::spawn(
+            async move {
+                let sent = stream_snapshot(&transport, to, path, msg).await;
+                let _ = done.send((to, sent));
+            }
+            .in_current_span(),
+        );
+        if let Some(stale) = self.snapshot_sends.insert(to, task) {
+            stale.abort();
         }
     }
 

@@ -21,6 +21,7 @@ mod handle;
 mod read_barrier;
 mod snapshot;
 mod snapshot_job;
+mod snapshot_transfer;
 mod state_machine;
 mod storage;
 mod wal_worker;

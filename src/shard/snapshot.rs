@@ -141,33 +141,32 @@ impl SnapshotStore {
         })
     }
 
+    /// The folder (received snapshots are written into it before they are installed).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Where the snapshot at `index`/`term` is (or would be) stored.
     pub fn path_of(&self, index: u64, term: u64) -> PathBuf {
         self.dir.join(format!("{index:020}-{term:020}.snap"))
     }
 
-    /// Stores a snapshot received from the leader (a whole snapshot file) durably, then loads
-    /// it into `sm`. A damaged transfer is refused before anything changes.
-    pub fn install(
+    /// Makes a snapshot file received from the leader (`received`, in this folder, its
+    /// checksum already checked by the receiver) durable under its final name, then loads it
+    /// into `sm`.
+    pub fn install_received(
         &self,
-        bytes: &[u8],
+        received: &Path,
         index: u64,
         term: u64,
         sm: &mut StateMachine,
     ) -> Result<SnapshotInfo, SnapshotError> {
         let final_path = self.path_of(index, term);
-        let tmp_path = final_path.with_extension("snap.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut file = File::create(&tmp_path)?;
-            file.write_all(bytes)?;
-            file.sync_all()
-        };
-        write().map_err(|source| io_err(&tmp_path, source))?;
-        if let Err(e) = verify_checksum(&tmp_path) {
-            let _ = fs::remove_file(&tmp_path);
-            return Err(e);
-        }
-        fs::rename(&tmp_path, &final_path).map_err(|source| io_err(&final_path, source))?;
+        let tmp_path = received;
+        File::open(tmp_path)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| io_err(tmp_path, source))?;
+        fs::rename(tmp_path, &final_path).map_err(|source| io_err(&final_path, source))?;
         sync_dir(&self.dir)?;
         self.prune()?;
         let info = self

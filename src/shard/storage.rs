@@ -316,22 +316,21 @@ impl Storage for LogStore {
         // Building a snapshot needs the state machine, which this store does not own: flag the
         // request; the shard prepares one right after and raft-rs asks again. A prepared
         // snapshot from before `to` joined would tell it it is no member: prepare a newer one.
-        // The file is read only now, for this message, so its bytes are not kept in memory
-        // between transfers; if it was pruned meanwhile, a newer one is prepared instead.
-        let read = match &self.prepared {
+        // The message carries only the metadata: the driver streams the file itself to the
+        // peer, piece by piece (`snapshot_transfer`). If the file was pruned meanwhile, a
+        // newer one is prepared instead.
+        let ready = match &self.prepared {
             Some(prepared)
                 if prepared.metadata.index >= request_index.max(self.snapshot_index)
-                    && includes(prepared.metadata.get_conf_state(), to) =>
+                    && includes(prepared.metadata.get_conf_state(), to)
+                    && prepared.path.exists() =>
             {
-                std::fs::read(&prepared.path)
-                    .ok()
-                    .map(|data| (data, prepared.metadata.clone()))
+                Some(prepared.metadata.clone())
             }
             _ => None,
         };
-        match read {
-            Some((data, metadata)) => Ok(Snapshot {
-                data: data.into(),
+        match ready {
+            Some(metadata) => Ok(Snapshot {
                 metadata: protobuf::SingularPtrField::some(metadata),
                 ..Default::default()
             }),

@@ -32,21 +32,22 @@ pub enum PeerMessage {
         /// What to propose.
         payload: Payload,
     },
-    /// One piece of a snapshot too large for one message. The pieces of a transfer go out in
+    /// One piece of a snapshot file (`snapshot_transfer`). The pieces of a transfer go out in
     /// order on the same connection, interleaved with other traffic (heartbeats keep flowing
-    /// during a long transfer); the receiver reassembles them and steps the whole snapshot
-    /// message. A lost piece aborts the transfer; the leader then starts it over.
+    /// during a long transfer); the receiver writes them to a file and steps the snapshot
+    /// message once the file is whole. A lost piece aborts the transfer; the leader then
+    /// starts it over.
     SnapshotChunk {
         /// The Raft group.
         group: u64,
         /// Identifies the transfer (the snapshot's index and term, and the sender's id).
         transfer: (u64, u64),
-        /// The raft-rs snapshot message without its data (protobuf), in every piece so any
-        /// piece can be checked against the transfer.
+        /// The raft-rs snapshot message (protobuf; its data travels as the pieces), in every
+        /// piece so any piece can be checked against the transfer.
         header: Bytes,
-        /// Where this piece starts in the snapshot data.
+        /// Where this piece starts in the snapshot file.
         offset: u64,
-        /// The whole snapshot data's length.
+        /// The snapshot file's length.
         total: u64,
         /// The piece.
         data: Bytes,
@@ -93,112 +94,6 @@ impl PeerMessage {
                 })
                 .collect(),
         }
-    }
-}
-
-/// Size of a snapshot piece: small enough that heartbeats between pieces stay timely.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
-
-/// Largest snapshot a follower accepts (a bound on memory from a peer's claims).
-pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 30;
-
-/// Splits a snapshot message into pieces (a message without data stays one piece).
-pub fn snapshot_chunks(group: u64, msg: &Message) -> Vec<PeerMessage> {
-    let data = &msg.get_snapshot().data;
-    let meta = msg.get_snapshot().get_metadata();
-    let mut header = msg.clone();
-    header.mut_snapshot().data = Default::default();
-    let header = Bytes::from(
-        header
-            .write_to_bytes()
-            .expect("encoding an in-memory raft message cannot fail"),
-    );
-    let total = data.len() as u64;
-    // Pieces share the snapshot's buffer (no copy until each is encoded); an empty snapshot
-    // is still one (empty) piece.
-    let starts: Vec<usize> = if data.is_empty() {
-        vec![0]
-    } else {
-        (0..data.len()).step_by(SNAPSHOT_CHUNK_BYTES).collect()
-    };
-    starts
-        .into_iter()
-        .map(|start| {
-            let end = (start + SNAPSHOT_CHUNK_BYTES).min(data.len());
-            PeerMessage::SnapshotChunk {
-                group,
-                transfer: (meta.index, meta.term),
-                header: header.clone(),
-                offset: start as u64,
-                total,
-                data: data.slice(start..end),
-            }
-        })
-        .collect()
-}
-
-/// Reassembles snapshot pieces from one peer; at most one transfer at a time.
-#[derive(Debug, Default)]
-pub struct SnapshotAssembly {
-    current: Option<Assembly>,
-}
-
-#[derive(Debug)]
-struct Assembly {
-    from: u64,
-    transfer: (u64, u64),
-    total: u64,
-    data: Vec<u8>,
-}
-
-impl SnapshotAssembly {
-    /// Adds a piece; returns the whole snapshot message once the last piece arrives. A piece
-    /// out of order (a lost one) drops the transfer: the leader will send the snapshot again.
-    pub fn add(
-        &mut self,
-        from: u64,
-        transfer: (u64, u64),
-        header: &[u8],
-        offset: u64,
-        total: u64,
-        data: &[u8],
-    ) -> Result<Option<Message>, WireError> {
-        if total > MAX_SNAPSHOT_BYTES {
-            self.current = None;
-            return Err(WireError(format!(
-                "snapshot of {total} bytes is over the limit"
-            )));
-        }
-        if offset == 0 {
-            self.current = Some(Assembly {
-                from,
-                transfer,
-                total,
-                data: Vec::with_capacity(total as usize),
-            });
-        }
-        let Some(assembly) = self.current.as_mut() else {
-            return Ok(None);
-        };
-        let in_order = assembly.from == from
-            && assembly.transfer == transfer
-            && assembly.total == total
-            && assembly.data.len() as u64 == offset
-            && offset + data.len() as u64 <= total;
-        if !in_order {
-            self.current = None;
-            return Ok(None);
-        }
-        assembly.data.extend_from_slice(data);
-        if (assembly.data.len() as u64) < total {
-            return Ok(None);
-        }
-        let Some(done) = self.current.take() else {
-            return Ok(None);
-        };
-        let mut msg = decode_raft(header)?;
-        msg.mut_snapshot().data = done.data.into();
-        Ok(Some(msg))
     }
 }
 
@@ -331,43 +226,6 @@ mod tests {
         assert!(PeerMessage::decode(&[0xff, 0xff]).is_err());
     }
 
-    fn snapshot_message(bytes: usize) -> Message {
-        let mut msg = Message::default();
-        msg.set_msg_type(raft::prelude::MessageType::MsgSnapshot);
-        msg.to = 2;
-        msg.from = 1;
-        let snap = msg.mut_snapshot();
-        snap.data = (0..bytes)
-            .map(|i| (i % 251) as u8)
-            .collect::<Vec<u8>>()
-            .into();
-        snap.mut_metadata().index = 40;
-        snap.mut_metadata().term = 3;
-        msg
-    }
-
-    /// `(snapshot index, header, offset, total, data)` of each piece.
-    type Piece = (u64, Bytes, u64, u64, Bytes);
-
-    fn pieces(msg: &Message) -> Vec<Piece> {
-        snapshot_chunks(1, msg)
-            .into_iter()
-            .map(
-                |c| match PeerMessage::decode(&c.encode()).expect("decode") {
-                    PeerMessage::SnapshotChunk {
-                        transfer,
-                        header,
-                        offset,
-                        total,
-                        data,
-                        ..
-                    } => (transfer.0, header, offset, total, data),
-                    other => panic!("unexpected {other:?}"),
-                },
-            )
-            .collect()
-    }
-
     #[test]
     fn bytes_fields_encode_as_byte_vectors_did() {
         // Nodes of the previous release sent these fields as `Vec<u8>`; the encoding must not
@@ -377,45 +235,5 @@ mod tests {
             bincode::serialize(&raw).expect("vec"),
             bincode::serialize(&Bytes::from(raw.clone())).expect("bytes")
         );
-    }
-
-    #[test]
-    fn snapshots_travel_in_pieces_and_reassemble() {
-        let msg = snapshot_message(SNAPSHOT_CHUNK_BYTES * 2 + 17);
-        let parts = pieces(&msg);
-        assert_eq!(parts.len(), 3);
-        let mut assembly = SnapshotAssembly::default();
-        let mut out = None;
-        for (index, header, offset, total, data) in parts {
-            out = assembly
-                .add(1, (index, 3), &header, offset, total, &data)
-                .expect("valid");
-        }
-        assert_eq!(out.expect("complete"), msg);
-        let empty = snapshot_message(0);
-        let (index, header, offset, total, data) = pieces(&empty).remove(0);
-        let whole = assembly
-            .add(1, (index, 3), &header, offset, total, &data)
-            .expect("valid");
-        assert_eq!(whole.expect("complete"), empty);
-    }
-
-    #[test]
-    fn a_lost_piece_drops_the_transfer() {
-        let msg = snapshot_message(SNAPSHOT_CHUNK_BYTES * 3);
-        let mut parts = pieces(&msg);
-        parts.remove(1);
-        let mut assembly = SnapshotAssembly::default();
-        for (index, header, offset, total, data) in parts {
-            let out = assembly
-                .add(1, (index, 3), &header, offset, total, &data)
-                .expect("valid");
-            assert!(
-                out.is_none(),
-                "an incomplete transfer never yields a snapshot"
-            );
-        }
-        let err = assembly.add(1, (40, 3), &[], 0, MAX_SNAPSHOT_BYTES + 1, &[]);
-        assert!(err.is_err(), "oversized claims are refused");
     }
 }

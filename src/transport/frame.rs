@@ -2,8 +2,9 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Largest frame accepted. Snapshots travel in one frame for now, so this bounds the snapshot
-/// size a follower can receive (and the memory a hostile peer can make us allocate).
+/// Largest frame accepted: bounds the memory one frame from a peer can make us allocate. The
+/// largest frames are raft appends (bounded by raft-rs's `max_size_per_msg`, but one entry
+/// may hold a large value) and 1 MiB snapshot pieces.
 pub const MAX_FRAME_BYTES: u32 = 1 << 30;
 
 /// Why a frame could not be read.

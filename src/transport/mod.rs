@@ -2,7 +2,9 @@
 //!
 //! Moves opaque messages between the nodes of a cluster over TCP. The Raft loop hands a message
 //! to [`Transport::send`] and never waits: each peer has a bounded queue drained by its own task,
-//! and a full queue drops the message (Raft retransmits what matters). Incoming messages arrive
+//! and a full queue drops the message (Raft retransmits what matters). Bulk messages (snapshot
+//! pieces) come from a task of their own through [`Transport::send_bulk`], which waits instead
+//! while [`BULK_IN_FLIGHT`] of them are unwritten. Incoming messages arrive
 //! on one bounded channel, tagged with the sender's node id.
 //!
 //! Wire format, per connection: a handshake frame, then message frames. A frame is
@@ -27,13 +29,17 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn, Instrument};
 
 pub use frame::{FrameError, MAX_FRAME_BYTES};
 
 /// Messages queued for one peer before new ones are dropped.
 pub const PEER_QUEUE_LEN: usize = 4096;
+/// Bulk messages (snapshot pieces, up to a MiB each) queued or being written to one peer at
+/// once: bounds the memory a transfer holds and how many of them a raft message can queue
+/// behind.
+pub const BULK_IN_FLIGHT: usize = 4;
 /// Incoming messages queued for the Raft loop before new ones are dropped.
 pub const INBOX_LEN: usize = 8192;
 /// First reconnection delay; doubles up to [`RECONNECT_MAX`].
@@ -73,7 +79,7 @@ pub struct Incoming {
 #[derive(Debug, Clone)]
 pub struct Transport {
     identity: Identity,
-    peers: HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    peers: HashMap<u64, PeerQueue>,
     directory: PeerDirectory,
     shutdown: watch::Receiver<bool>,
     /// The I/O runtime: the Raft loop calls `add_peer` from its own timer-only runtime, so
@@ -98,8 +104,8 @@ impl Transport {
             return;
         }
         info!(peer = id, %addr, "dialing a new member");
-        let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
-        self.peers.insert(id, tx);
+        let (queue, rx) = PeerQueue::new();
+        self.peers.insert(id, queue);
         self.runtime.spawn(dial_loop(
             self.identity,
             id,
@@ -113,10 +119,54 @@ impl Transport {
     /// queue is full.
     pub fn send(&self, to: u64, bytes: Vec<u8>) -> bool {
         match self.peers.get(&to) {
-            Some(queue) => queue.try_send(bytes).is_ok(),
+            Some(queue) => queue.tx.try_send(Outgoing { bytes, _bulk: None }).is_ok(),
             None => false,
         }
     }
+
+    /// Queues a bulk message for `to`, first waiting until fewer than [`BULK_IN_FLIGHT`] are
+    /// queued or being written (and for room in the queue). False if the peer is unknown or
+    /// its connection task has ended. The caller bounds the wait.
+    pub async fn send_bulk(&self, to: u64, bytes: Vec<u8>) -> bool {
+        let Some(queue) = self.peers.get(&to) else {
+            return false;
+        };
+        let Ok(permit) = Arc::clone(&queue.bulk).acquire_owned().await else {
+            return false;
+        };
+        queue
+            .tx
+            .send(Outgoing {
+                bytes,
+                _bulk: Some(permit),
+            })
+            .await
+            .is_ok()
+    }
+}
+
+/// The sending side of one peer's queue.
+#[derive(Debug, Clone)]
+struct PeerQueue {
+    tx: mpsc::Sender<Outgoing>,
+    /// Places for bulk messages ([`BULK_IN_FLIGHT`]).
+    bulk: Arc<Semaphore>,
+}
+
+impl PeerQueue {
+    fn new() -> (PeerQueue, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
+        let bulk = Arc::new(Semaphore::new(BULK_IN_FLIGHT));
+        (PeerQueue { tx, bulk }, rx)
+    }
+}
+
+/// A message waiting for a peer's connection.
+#[derive(Debug)]
+struct Outgoing {
+    bytes: Vec<u8>,
+    /// A bulk message's place, given back when the message is written or dropped.
+    _bulk: Option<OwnedSemaphorePermit>,
 }
 
 /// Identity of this node on the peer network.
@@ -203,8 +253,8 @@ pub fn start(
     let (inbox_tx, inbox) = mpsc::channel(INBOX_LEN);
     let mut queues = HashMap::new();
     for (id, addr) in peers.iter().filter(|(id, _)| *id != identity.node_id) {
-        let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
-        queues.insert(*id, tx);
+        let (queue, rx) = PeerQueue::new();
+        queues.insert(*id, queue);
         tokio::spawn(
             dial_loop(identity, *id, addr.clone(), rx, shutdown.clone()).in_current_span(),
         );
@@ -234,7 +284,7 @@ async fn dial_loop(
     identity: Identity,
     peer: u64,
     addr: String,
-    mut queue: mpsc::Receiver<Vec<u8>>,
+    mut queue: mpsc::Receiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut delay = RECONNECT_MIN;
@@ -273,7 +323,7 @@ async fn dial_loop(
 
 async fn send_loop(
     writer: &mut BufWriter<TcpStream>,
-    queue: &mut mpsc::Receiver<Vec<u8>>,
+    queue: &mut mpsc::Receiver<Outgoing>,
 ) -> std::io::Result<()> {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     loop {
@@ -281,7 +331,7 @@ async fn send_loop(
             return Ok(());
         }
         for message in batch.drain(..) {
-            frame::write(writer, &message).await?;
+            frame::write(writer, &message.bytes).await?;
         }
         writer.flush().await?;
     }

@@ -75,13 +75,14 @@ use super::core::{lease_ms_for, Done, Effects, Shard, ShardConfig};
 use super::entry::DbCommand;
 use super::snapshot::SnapshotStore;
 use super::snapshot_job::SnapshotWriter;
+use super::snapshot_transfer::{PieceReader, SnapshotPiece, TransferError};
 use super::state_machine::read_commands;
 use super::ShardError;
 use crate::acl::DEFAULT_TENANT;
 use crate::metrics::ShardMetrics;
 use clients::{Clients, Request};
 use disk::Disk;
-use network::{Network, NetworkConfig};
+use network::{Network, NetworkConfig, Packet};
 use rng::Rng;
 use tinkerdb_kv::ReadCtx;
 use tinkerdb_resp::Frame;
@@ -128,6 +129,20 @@ const CHECK_STEPS_MAX: u64 = 5_000_000;
 /// run exactly the scenarios they ran before those faults existed.
 const TOPOLOGY_FAULTS_PER_MILLE: u64 = 800;
 
+/// Every piece of the snapshot file `path` that `msg` stands for.
+fn read_pieces(
+    path: &Path,
+    msg: &raft::prelude::Message,
+    piece_bytes: usize,
+) -> Result<Vec<SnapshotPiece>, TransferError> {
+    let mut reader = PieceReader::open(path, msg, piece_bytes)?;
+    let mut pieces = Vec::new();
+    while let Some(piece) = reader.next_piece()? {
+        pieces.push(piece);
+    }
+    Ok(pieces)
+}
+
 /// Everything one seed decides about a run.
 #[derive(Debug, Clone)]
 struct SimConfig {
@@ -144,6 +159,8 @@ struct SimConfig {
     /// Whether leaders serve reads under a lease (`ShardConfig::lease_ms`), else every read
     /// takes a ReadIndex round.
     leases: bool,
+    /// Size of the pieces snapshots travel in (small, so transfers take many pieces).
+    snapshot_piece_bytes: usize,
     verbose: bool,
 }
 
@@ -168,6 +185,7 @@ impl SimConfig {
             // Drawn last, so the parameters above are what they were before it existed.
             topology_faults: rng.chance(TOPOLOGY_FAULTS_PER_MILLE),
             leases: rng.chance(500),
+            snapshot_piece_bytes: rng.between(256, 8192) as usize,
             verbose,
         }
     }
@@ -423,7 +441,25 @@ impl Sim {
             let Some(shard) = node.shard.as_mut() else {
                 continue;
             };
-            let msg = &envelope.msg;
+            let msg = match envelope.packet {
+                Packet::Raft(msg) => msg,
+                Packet::SnapshotPiece(piece) => {
+                    self.trace.note(&[
+                        now,
+                        envelope.from,
+                        envelope.to,
+                        u64::MAX,
+                        piece.transfer.0,
+                        piece.offset,
+                        piece.total,
+                    ]);
+                    shard.set_time(now, now);
+                    shard
+                        .receive_snapshot_piece(envelope.from, &piece)
+                        .expect("a node's durable log never falls behind what it acknowledged");
+                    continue;
+                }
+            };
             if msg.get_msg_type() == raft::prelude::MessageType::MsgTimeoutNow {
                 self.transfers += 1;
                 let text = format!("n{} → n{}: leadership transfer", envelope.from, envelope.to);
@@ -442,7 +478,7 @@ impl Sim {
             // The simulated disk never loses fsynced records, so a node can never be behind
             // what it acknowledged: the shard's data-loss check must stay silent.
             shard
-                .step(envelope.msg)
+                .step(msg)
                 .expect("a node's durable log never falls behind what it acknowledged");
         }
         for node in &mut self.nodes {
@@ -702,8 +738,26 @@ impl Sim {
                         meta.index, meta.term, cs.voters, cs.learners
                     );
                     self.trace.log(now, &text);
+                    // As the driver streams it: the sender's snapshot file, piece by piece.
+                    let path = shard.snapshot_path(meta.index, meta.term);
+                    match read_pieces(&path, &msg, self.config.snapshot_piece_bytes) {
+                        Ok(pieces) => {
+                            for piece in pieces {
+                                let packet = Packet::SnapshotPiece(piece);
+                                sent &= self.network.send(now, from, to, packet, &mut self.rng);
+                            }
+                        }
+                        Err(e) => {
+                            self.trace
+                                .log(now, &format!("n{from}: cannot send a snapshot: {e}"));
+                            sent = false;
+                        }
+                    }
+                    continue;
                 }
-                sent &= self.network.send(now, from, to, msg, &mut self.rng);
+                sent &= self
+                    .network
+                    .send(now, from, to, Packet::Raft(msg), &mut self.rng);
             }
             if !sent {
                 shard.report_unreachable(to);

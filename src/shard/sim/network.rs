@@ -1,5 +1,6 @@
-//! The simulated network between the nodes: raft-rs messages in flight, with seeded delay,
-//! loss, duplication and reordering, and partitions that cut links one way or both.
+//! The simulated network between the nodes: raft-rs messages and snapshot pieces in flight,
+//! with seeded delay, loss, duplication and reordering, and partitions that cut links one way
+//! or both.
 //!
 //! It owns only messages and link state; it knows nothing of nodes being up or down (the
 //! simulator drops what arrives at a crashed node). Reordering needs no code of its own: two
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use raft::prelude::Message;
 
 use super::rng::Rng;
+use crate::shard::snapshot_transfer::SnapshotPiece;
 
 /// How badly the network behaves in one run (drawn per seed).
 #[derive(Debug, Clone)]
@@ -26,6 +28,15 @@ pub struct NetworkConfig {
     pub delay_ms_max: u64,
 }
 
+/// What travels between nodes, as the driver's `PeerMessage` carries it.
+#[derive(Debug, Clone)]
+pub enum Packet {
+    /// A raft-rs message.
+    Raft(Message),
+    /// A piece of a snapshot file (each piece is lost, duplicated and reordered on its own).
+    SnapshotPiece(SnapshotPiece),
+}
+
 /// One message on the wire.
 #[derive(Debug)]
 pub struct Envelope {
@@ -33,8 +44,8 @@ pub struct Envelope {
     pub from: u64,
     /// Receiver.
     pub to: u64,
-    /// The raft-rs message.
-    pub msg: Message,
+    /// What it carries.
+    pub packet: Packet,
 }
 
 /// Messages in flight and the links that are cut.
@@ -65,7 +76,7 @@ impl Network {
     /// Sends `msg`; false if the link is cut right now (the transport notices it has no
     /// connection, so the driver reports the peer unreachable). Loss and duplication are
     /// silent, as on a real network.
-    pub fn send(&mut self, now_ms: u64, from: u64, to: u64, msg: Message, rng: &mut Rng) -> bool {
+    pub fn send(&mut self, now_ms: u64, from: u64, to: u64, msg: Packet, rng: &mut Rng) -> bool {
         if self.cut.contains(&(from, to)) {
             return false;
         }
@@ -79,11 +90,13 @@ impl Network {
         true
     }
 
-    fn enqueue(&mut self, now_ms: u64, from: u64, to: u64, msg: Message, rng: &mut Rng) {
+    fn enqueue(&mut self, now_ms: u64, from: u64, to: u64, packet: Packet, rng: &mut Rng) {
         let delay = rng.between(self.config.delay_ms_min, self.config.delay_ms_max);
         self.next_seq += 1;
-        self.in_flight
-            .insert((now_ms + delay, self.next_seq), Envelope { from, to, msg });
+        self.in_flight.insert(
+            (now_ms + delay, self.next_seq),
+            Envelope { from, to, packet },
+        );
         assert!(
             self.in_flight.len() <= IN_FLIGHT_MAX,
             "message storm: {} messages in flight",
