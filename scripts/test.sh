@@ -3,7 +3,9 @@
 #   1. install the external tools the end-to-end tests drive (redis-cli, redis-benchmark);
 #   2. check formatting (cargo fmt --check);
 #   3. run every test of every crate in the workspace (cargo test --workspace --no-fail-fast);
-#   4. run the Docker test (scripts/test-docker.sh: the compose cluster survives a killed
+#   4. lint every crate and target (cargo clippy --workspace --all-targets -- -D warnings:
+#      metadata only, so it adds a check of the dependencies, not a second build);
+#   5. run the Docker test (scripts/test-docker.sh: the compose cluster survives a killed
 #      leader), which prints SKIPPED and passes where Docker is not running.
 # Every step runs even if an earlier one failed, so one run shows every problem; the summary
 # at the end lists each step's result and time, and the exit status is non-zero if any failed.
@@ -64,6 +66,7 @@ docker_test() {
 run_step "install test deps" scripts/install-test-deps.sh
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo test --workspace" cargo_test
+run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 run_step "docker test" docker_test
 
 # Totals over every "test result:" line (unit tests, integration tests and doc tests).

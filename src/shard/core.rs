@@ -468,7 +468,15 @@ impl Shard {
         piece: &SnapshotPiece,
     ) -> Result<(), ShardError> {
         match self.receiver.add(from, piece) {
-            Ok(Some(msg)) => self.step(msg),
+            Ok(Some(msg)) => {
+                let stepped = self.step(msg);
+                let pending = self.raw.snap().map(|s| {
+                    let meta = s.get_metadata();
+                    (meta.index, meta.term)
+                });
+                self.receiver.settle(pending);
+                stepped
+            }
             Ok(None) => Ok(()),
             Err(e) => {
                 warn!(peer = from, error = %e, "dropping a snapshot transfer");
@@ -616,8 +624,8 @@ impl Shard {
     }
 
     /// Offers the snapshot file described by `info` to raft-rs for followers. Only its path
-    /// is kept: the store reads the file when raft-rs builds a message (and asks for another
-    /// snapshot if the file is gone by then).
+    /// is kept: the store checks the file is still there when raft-rs builds a message (and
+    /// asks for another snapshot if not), and the driver streams it.
     fn offer_snapshot(&mut self, info: &SnapshotInfo) {
         let path = self.snapshots.path_of(info.index, info.term);
         let mut metadata = raft::prelude::SnapshotMetadata {
@@ -736,13 +744,13 @@ impl Shard {
     /// and hard state to persist. The caller hands `effects.records` to the WAL, then calls
     /// [`Shard::advance_async`] with the returned Ready, and [`Shard::on_persisted`] once the
     /// WAL made them durable.
-    pub fn collect_ready(&mut self, effects: &mut Effects) -> Option<Ready> {
+    pub fn collect_ready(&mut self, effects: &mut Effects) -> Result<Option<Ready>, ShardError> {
         // Read-index answers given from the lease go out with the next messages, Ready or not.
         effects.messages.append(&mut self.lease_answers);
         // A node that applied its own removal does no more Raft work: it is about to stop, and
         // raft-rs 0.7 panics if a leader that removed itself persists more entries.
         if self.removed() || !self.raw.has_ready() {
-            return None;
+            return Ok(None);
         }
         let mut rd = self.raw.ready();
         if let Some(ss) = rd.ss() {
@@ -754,10 +762,10 @@ impl Shard {
             let snapshot = rd.snapshot().clone();
             // Installing replaces the keyspace: a writer still reading the old one fails at
             // its next chunk, and its outcome, older than this snapshot, is then ignored.
-            if let Err(e) = self.install_snapshot(&snapshot, effects) {
-                // The leader will send it again; the old state stays as it was.
-                error!(error = %e, "could not install the leader's snapshot");
-            }
+            // raft-rs has already moved its log to the snapshot and this Ready acknowledges
+            // it: a node that cannot install it must stop before anything is persisted (a
+            // restart recovers the old state from the WAL, and the leader sends it again).
+            self.install_snapshot(&snapshot, effects)?;
         }
         for rs in rd.take_read_states() {
             self.confirm_reads(&rs.request_ctx, rs.index);
@@ -784,7 +792,7 @@ impl Shard {
             });
             self.raw.mut_store().set_hard_state(hs.clone());
         }
-        Some(rd)
+        Ok(Some(rd))
     }
 
     /// Second half of a Ready, once its records are handed to the WAL (not yet durable):
@@ -1625,7 +1633,7 @@ mod tests {
     /// when there was none.
     fn one_ready(shard: &mut Shard, disk: &mut Disk) -> bool {
         let mut effects = Effects::default();
-        let Some(ready) = shard.collect_ready(&mut effects) else {
+        let Some(ready) = shard.collect_ready(&mut effects).expect("collect ready") else {
             return false;
         };
         let (number, _) = shard.advance_async(ready, &mut effects);
@@ -1832,7 +1840,7 @@ mod tests {
         let mut answered = Vec::new();
         for _ in 0..100 {
             let mut effects = Effects::default();
-            let Some(ready) = shard.collect_ready(&mut effects) else {
+            let Some(ready) = shard.collect_ready(&mut effects).expect("collect ready") else {
                 break;
             };
             let (number, _) = shard.advance_async(ready, &mut effects);
@@ -2008,7 +2016,7 @@ mod tests {
         shard.step(vote).expect("step");
         let mut effects = Effects::default();
         let mut answered = false;
-        if let Some(ready) = shard.collect_ready(&mut effects) {
+        if let Some(ready) = shard.collect_ready(&mut effects).expect("collect ready") {
             disk.write(&effects);
             let (number, persisted) = shard.advance_async(ready, &mut effects);
             shard.on_persisted(number);

@@ -152,6 +152,7 @@ pub fn start(
         members: std::collections::BTreeSet::new(),
         told_removed: false,
         snapshot_sends: HashMap::new(),
+        next_snapshot_send: 0,
         snapshot_sent,
         snapshot_sent_tx,
         next_token: 1,
@@ -191,7 +192,8 @@ enum Waiter {
 }
 
 /// Longest wait to queue one snapshot piece for a peer: a peer that takes no bytes for this
-/// long ends the transfer (raft-rs, told it failed, tries again later).
+/// long ends the transfer (raft-rs, told it failed, tries again later). A connection that
+/// breaks ends it at once (`Transport::connection_epoch`).
 const SNAPSHOT_PIECE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Reads the snapshot file `path` piece by piece (on the blocking pool) and queues each piece
@@ -212,6 +214,9 @@ async fn stream_snapshot(
             return false;
         }
         Err(_) => return false,
+    };
+    let Some(epoch) = transport.connection_epoch(to) else {
+        return false;
     };
     let started = Instant::now();
     let mut bytes_sent = 0u64;
@@ -243,7 +248,10 @@ async fn stream_snapshot(
             data: piece.data,
         }
         .encode();
-        let queued = tokio::time::timeout(SNAPSHOT_PIECE_TIMEOUT, transport.send_bulk(to, bytes));
+        let queued = tokio::time::timeout(
+            SNAPSHOT_PIECE_TIMEOUT,
+            transport.send_bulk(to, epoch, bytes),
+        );
         if !matches!(queued.await, Ok(true)) {
             warn!(
                 peer = to,
@@ -285,11 +293,13 @@ struct Driver {
     members: std::collections::BTreeSet<u64>,
     /// Set when the leader said this node was removed.
     told_removed: bool,
-    /// Snapshot transfers under way, by peer (a new one to the same peer replaces the old).
-    snapshot_sends: HashMap<u64, tokio::task::JoinHandle<()>>,
-    /// Each finished transfer's peer and whether every piece was queued.
-    snapshot_sent: mpsc::UnboundedReceiver<(u64, bool)>,
-    snapshot_sent_tx: mpsc::UnboundedSender<(u64, bool)>,
+    /// Snapshot transfers under way, by peer, with their number (a new one to the same peer
+    /// replaces the old).
+    snapshot_sends: HashMap<u64, (u64, tokio::task::JoinHandle<()>)>,
+    next_snapshot_send: u64,
+    /// Each finished transfer's peer and number, and whether every piece was queued.
+    snapshot_sent: mpsc::UnboundedReceiver<(u64, u64, bool)>,
+    snapshot_sent_tx: mpsc::UnboundedSender<(u64, u64, bool)>,
     next_token: u64,
     purge_in_flight: bool,
     tick: Duration,
@@ -339,9 +349,12 @@ impl Driver {
                 _ = expiry.tick() => self.propose_expiry(),
                 () = self.local.barrier.wanted() => {}
                 done = self.wal_done.recv() => self.wal_reported(done)?,
-                Some((to, sent)) = self.snapshot_sent.recv() => {
-                    self.snapshot_sends.remove(&to);
-                    self.shard.report_snapshot(to, sent);
+                Some((to, number, sent)) = self.snapshot_sent.recv() => {
+                    // A report from a transfer replaced since is stale.
+                    if self.snapshot_sends.get(&to).is_some_and(|(n, _)| *n == number) {
+                        self.snapshot_sends.remove(&to);
+                        self.shard.report_snapshot(to, sent);
+                    }
                 }
                 Some(()) = self.snapshot_written.recv() => {
                     let mut effects = Effects::default();
@@ -373,6 +386,21 @@ impl Driver {
                 }
             }
             more_ready = self.process_readies()?;
+            if !self.snapshot_sends.is_empty() && !self.shard.is_leader() {
+                // Only a leader's snapshot is wanted; a new leader sends its own.
+                for (_, (_, task)) in self.snapshot_sends.drain() {
+                    task.abort();
+                }
+            }
+            let members = &self.members;
+            self.snapshot_sends.retain(|to, (_, task)| {
+                // A removed member needs no snapshot.
+                let member = members.contains(to);
+                if !member {
+                    task.abort();
+                }
+                member
+            });
             for (id, addr) in self.shard.added_members() {
                 if !self.transport.knows(*id) {
                     self.transport.add_peer(*id, addr.clone());
@@ -496,7 +524,7 @@ impl Driver {
         for _ in 0..MAX_READY_ITERATIONS {
             self.shard.flush_reads();
             let mut effects = Effects::default();
-            let Some(ready) = self.shard.collect_ready(&mut effects) else {
+            let Some(ready) = self.shard.collect_ready(&mut effects)? else {
                 self.deliver(effects);
                 self.publish_read_state();
                 return Ok(false);
@@ -803,14 +831,16 @@ impl Driver {
         let path = self.shard.snapshot_path(meta.index, meta.term);
         let transport = self.transport.clone();
         let done = self.snapshot_sent_tx.clone();
+        self.next_snapshot_send += 1;
+        let number = self.next_snapshot_send;
         let task = tokio::spawn(
             async move {
                 let sent = stream_snapshot(&transport, to, path, msg).await;
-                let _ = done.send((to, sent));
+                let _ = done.send((to, number, sent));
             }
             .in_current_span(),
         );
-        if let Some(stale) = self.snapshot_sends.insert(to, task) {
+        if let Some((_, stale)) = self.snapshot_sends.insert(to, (number, task)) {
             stale.abort();
         }
     }

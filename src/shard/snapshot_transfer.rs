@@ -12,15 +12,18 @@
 //! The follower ([`SnapshotReceiver`]) appends pieces to a temp file in its snapshot folder,
 //! keeping a running CRC32C of the file's body, and when the last piece arrives compares it
 //! with the file's trailing checksum: a damaged transfer is refused before raft-rs sees the
-//! message. Only then does it step the `MsgSnapshot`; when raft-rs hands the snapshot back in
-//! a Ready, the shard installs the received file (`SnapshotStore::install_received`: fsync,
-//! rename into place, load).
+//! message. Only then does it step the `MsgSnapshot`. If raft-rs accepts it (it becomes
+//! raft-rs's pending snapshot), the file is kept until raft-rs hands the snapshot back in a
+//! Ready and the shard installs it (`SnapshotStore::install_received`: fsync, rename into
+//! place, load); if raft-rs ignores it (stale, a duplicate), the file is deleted at once. So at
+//! most two such files exist: the one being received and the one accepted.
 //!
-//! A piece out of order (a reconnect lost one) or from another transfer ends the current
-//! transfer and deletes its file; the leader, told by raft-rs that the follower still lacks
-//! the snapshot, starts over. Temp files left by a crash are deleted when the folder opens.
+//! A piece out of order (a reconnect lost one) ends the current transfer and deletes its
+//! file; the leader, told by raft-rs that the follower still lacks the snapshot, starts over.
+//! A later piece from another peer (an old leader still streaming) is ignored; a first piece
+//! from anyone starts a new transfer. Temp files left by a crash are deleted when the folder
+//! opens.
 
-use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -34,10 +37,6 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 /// Largest snapshot a follower accepts (a bound on the disk a peer's claim can make us fill).
 pub const MAX_SNAPSHOT_BYTES: u64 = 16 << 30;
-
-/// Received snapshot files kept until raft-rs hands them back for installing; older ones are
-/// deleted (raft-rs installs at most the newest it accepted).
-const KEEP_RECEIVED: usize = 2;
 
 /// Write buffer of a file being received.
 const RECEIVE_BUFFER_BYTES: usize = 1 << 20;
@@ -66,8 +65,8 @@ pub enum TransferError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The raft message in a piece does not decode.
-    #[error("snapshot piece header does not decode: {0}")]
+    /// The raft message in a piece does not decode, or is not the snapshot the pieces hold.
+    #[error("snapshot piece header: {0}")]
     Header(String),
 }
 
@@ -110,6 +109,10 @@ impl PieceReader {
         };
         let file = File::open(path).map_err(io)?;
         let total = file.metadata().map_err(io)?.len();
+        if total > MAX_SNAPSHOT_BYTES {
+            // Followers would refuse it after the whole transfer.
+            return Err(TransferError::TooLarge(total));
+        }
         let meta = msg.get_snapshot().get_metadata();
         let mut header = msg.clone();
         header.mut_snapshot().data = Bytes::new();
@@ -156,13 +159,16 @@ impl PieceReader {
     }
 }
 
-/// The follower's end: writes pieces to a temp file, checks the whole, and keeps received
-/// files until they are installed. At most one transfer is received at a time.
+/// The follower's end: writes pieces to a temp file, checks the whole, and keeps the file
+/// raft-rs accepted until it is installed. At most one transfer is received at a time.
 #[derive(Debug)]
 pub struct SnapshotReceiver {
     dir: PathBuf,
     current: Option<Receiving>,
-    received: VecDeque<((u64, u64), PathBuf)>,
+    /// The file just completed, until [`SnapshotReceiver::settle`] says whether raft-rs took it.
+    completed: Option<((u64, u64), PathBuf)>,
+    /// The file of raft-rs's pending snapshot, until [`SnapshotReceiver::take`].
+    accepted: Option<((u64, u64), PathBuf)>,
     next_seq: u64,
 }
 
@@ -186,14 +192,16 @@ impl SnapshotReceiver {
         SnapshotReceiver {
             dir: dir.to_path_buf(),
             current: None,
-            received: VecDeque::new(),
+            completed: None,
+            accepted: None,
             next_seq: 0,
         }
     }
 
     /// Adds a piece from peer `from`. Returns the raft message to step once the last piece
-    /// arrived and the file checks out. A piece that does not continue the current transfer
-    /// ends it (nothing to step); an error also ends it, and its file is deleted.
+    /// arrived and the file checks out; the caller steps it, then calls
+    /// [`SnapshotReceiver::settle`]. A piece that does not continue the current transfer ends
+    /// it (nothing to step); an error also ends it, and its file is deleted.
     pub fn add(
         &mut self,
         from: u64,
@@ -217,6 +225,8 @@ impl SnapshotReceiver {
         if piece.offset == 0 {
             self.abandon();
             self.start(from, piece)?;
+        } else if self.current.as_ref().is_some_and(|r| r.from != from) {
+            return Ok(None);
         }
         let continues = self.current.as_ref().is_some_and(|r| {
             r.from == from
@@ -264,13 +274,11 @@ impl SnapshotReceiver {
         } else {
             done.file.flush().map_err(io)
         };
-        let msg = check.and_then(|()| {
-            Message::parse_from_bytes(&piece.header)
-                .map_err(|e| TransferError::Header(e.to_string()))
-        });
+        let msg = check.and_then(|()| decode_header(&piece.header, done.transfer));
         match msg {
             Ok(msg) => {
-                self.keep_received(done.transfer, done.path);
+                self.settle(None);
+                self.completed = Some((done.transfer, done.path));
                 Ok(Some(msg))
             }
             Err(e) => {
@@ -280,14 +288,29 @@ impl SnapshotReceiver {
         }
     }
 
-    /// The received file of snapshot `index`/`term`, handed over for installing (and no longer
+    /// After stepping a completed transfer's message: `pending` is raft-rs's pending snapshot
+    /// (`RawNode::snap`). If that is the file just completed, it replaces the accepted one;
+    /// else raft-rs ignored it and it is deleted.
+    pub fn settle(&mut self, pending: Option<(u64, u64)>) {
+        let Some((transfer, path)) = self.completed.take() else {
+            return;
+        };
+        if pending == Some(transfer) {
+            if let Some((_, old)) = self.accepted.replace((transfer, path)) {
+                let _ = fs::remove_file(old);
+            }
+        } else {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// The accepted file of snapshot `index`/`term`, handed over for installing (and no longer
     /// this receiver's to delete).
     pub fn take(&mut self, index: u64, term: u64) -> Option<PathBuf> {
-        let at = self
-            .received
-            .iter()
-            .position(|(t, _)| *t == (index, term))?;
-        self.received.remove(at).map(|(_, path)| path)
+        if self.accepted.as_ref()?.0 != (index, term) {
+            return None;
+        }
+        self.accepted.take().map(|(_, path)| path)
     }
 
     /// Whether a transfer is under way (for tests and status).
@@ -326,25 +349,36 @@ impl SnapshotReceiver {
             let _ = fs::remove_file(&r.path);
         }
     }
+}
 
-    fn keep_received(&mut self, transfer: (u64, u64), path: PathBuf) {
-        if let Some(at) = self.received.iter().position(|(t, _)| *t == transfer) {
-            if let Some((_, old)) = self.received.remove(at) {
-                let _ = fs::remove_file(old);
-            }
-        }
-        self.received.push_back((transfer, path));
-        while self.received.len() > KEEP_RECEIVED {
-            if let Some((_, old)) = self.received.pop_front() {
-                let _ = fs::remove_file(old);
-            }
-        }
+/// The raft message of a completed transfer: it must be the `MsgSnapshot` of the snapshot the
+/// pieces hold.
+fn decode_header(header: &[u8], transfer: (u64, u64)) -> Result<Message, TransferError> {
+    let msg =
+        Message::parse_from_bytes(header).map_err(|e| TransferError::Header(e.to_string()))?;
+    let meta = msg.get_snapshot().get_metadata();
+    if msg.get_msg_type() != raft::prelude::MessageType::MsgSnapshot
+        || (meta.index, meta.term) != transfer
+    {
+        return Err(TransferError::Header(format!(
+            "not the snapshot message of transfer {}/{}",
+            transfer.0, transfer.1
+        )));
     }
+    Ok(msg)
 }
 
 impl Drop for SnapshotReceiver {
     fn drop(&mut self) {
         self.abandon();
+        for (_, path) in self
+            .completed
+            .take()
+            .into_iter()
+            .chain(self.accepted.take())
+        {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
@@ -364,13 +398,17 @@ mod tests {
     }
 
     fn message() -> Message {
+        message_at(42)
+    }
+
+    fn message_at(index: u64) -> Message {
         let mut msg = Message::default();
         msg.set_msg_type(MessageType::MsgSnapshot);
         msg.from = 1;
         msg.to = 2;
         msg.term = 3;
         let meta = msg.mut_snapshot().mut_metadata();
-        meta.index = 42;
+        meta.index = index;
         meta.term = 3;
         msg
     }
@@ -416,6 +454,12 @@ mod tests {
             msg.get_snapshot().data.is_empty(),
             "the data travels as a file"
         );
+        assert_eq!(
+            rx.take(42, 3),
+            None,
+            "not installable before raft-rs accepted it"
+        );
+        rx.settle(Some((42, 3)));
         let received = rx.take(42, 3).expect("received file");
         assert_eq!(
             fs::read(&received).expect("read"),
@@ -443,10 +487,11 @@ mod tests {
         for piece in &sent[3..] {
             assert_eq!(rx.add(1, piece).expect("add"), None);
         }
-        // A piece from another peer does not join node 1's transfer.
+        // A later piece from another peer (an old leader) neither joins nor ends node 1's
+        // transfer.
         rx.add(1, &sent[0]).expect("add");
         assert_eq!(rx.add(3, &sent[1]).expect("add"), None);
-        assert!(!rx.receiving());
+        assert!(rx.receiving());
         // Started over, the transfer completes.
         let mut stepped = None;
         for piece in &sent {
@@ -504,27 +549,56 @@ mod tests {
     }
 
     #[test]
-    fn older_received_files_are_deleted_and_dropping_cleans_up() {
+    fn only_the_file_raft_accepted_is_kept_and_dropping_cleans_up() {
         let from = tempfile::tempdir().expect("tempdir");
         let to = tempfile::tempdir().expect("tempdir");
-        let sent = pieces(&snapshot_file(from.path(), 100), 1 << 20);
+        let path = snapshot_file(from.path(), 100);
         let mut rx = SnapshotReceiver::new(to.path());
-        for transfer in [(40, 3), (41, 3), (42, 3)] {
-            let mut piece = sent[0].clone();
-            piece.transfer = transfer;
+        let complete = |rx: &mut SnapshotReceiver, index: u64| {
+            let mut reader = PieceReader::open(&path, &message_at(index), 1 << 20).expect("open");
+            let piece = reader.next_piece().expect("read").expect("one piece");
             assert!(rx.add(1, &piece).expect("add").is_some());
-        }
-        assert_eq!(temp_files(to.path()).len(), KEEP_RECEIVED);
-        assert_eq!(rx.take(40, 3), None, "the oldest was deleted");
-        assert!(rx.take(42, 3).is_some());
-        let mut piece = sent[0].clone();
-        piece.total += 10;
-        rx.add(1, &piece).expect("add");
+        };
+        complete(&mut rx, 40);
+        rx.settle(Some((40, 3)));
+        // raft-rs ignores 41 (its pending snapshot stays 40): the file goes at once.
+        complete(&mut rx, 41);
+        rx.settle(Some((40, 3)));
+        assert_eq!(temp_files(to.path()).len(), 1);
+        assert_eq!(rx.take(41, 3), None);
+        // 42 replaces 40 as raft-rs's pending snapshot.
+        complete(&mut rx, 42);
+        rx.settle(Some((42, 3)));
+        assert_eq!(temp_files(to.path()).len(), 1);
+        assert_eq!(rx.take(40, 3), None);
+        let taken = rx.take(42, 3).expect("accepted");
+        complete(&mut rx, 43);
+        rx.settle(Some((43, 3)));
+        let mut reader = PieceReader::open(&path, &message_at(44), 10).expect("open");
+        rx.add(1, &reader.next_piece().expect("read").expect("piece"))
+            .expect("add");
+        assert_eq!(temp_files(to.path()).len(), 3);
         drop(rx);
         assert_eq!(
-            temp_files(to.path()).len(),
-            2,
-            "the one taken and (41, 3) are left: the store's open deletes them"
+            temp_files(to.path()),
+            vec![taken],
+            "only the file handed over is left"
         );
+    }
+
+    #[test]
+    fn a_header_that_is_not_the_transfers_snapshot_is_refused() {
+        let from = tempfile::tempdir().expect("tempdir");
+        let to = tempfile::tempdir().expect("tempdir");
+        let path = snapshot_file(from.path(), 100);
+        let mut piece = PieceReader::open(&path, &message_at(42), 1 << 20)
+            .expect("open")
+            .next_piece()
+            .expect("read")
+            .expect("piece");
+        piece.transfer = (41, 3);
+        let mut rx = SnapshotReceiver::new(to.path());
+        assert!(matches!(rx.add(1, &piece), Err(TransferError::Header(_))));
+        assert!(temp_files(to.path()).is_empty());
     }
 }

@@ -24,6 +24,7 @@ mod frame;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -124,16 +125,29 @@ impl Transport {
         }
     }
 
+    /// The number of `to`'s connection (it grows each time a connection ends, which drops
+    /// whatever was queued): a bulk stream starts with it and ends when it changes.
+    pub fn connection_epoch(&self, to: u64) -> Option<u64> {
+        self.peers
+            .get(&to)
+            .map(|queue| queue.epoch.load(Ordering::Acquire))
+    }
+
     /// Queues a bulk message for `to`, first waiting until fewer than [`BULK_IN_FLIGHT`] are
-    /// queued or being written (and for room in the queue). False if the peer is unknown or
-    /// its connection task has ended. The caller bounds the wait.
-    pub async fn send_bulk(&self, to: u64, bytes: Vec<u8>) -> bool {
+    /// queued or being written (and for room in the queue). False if the peer is unknown, its
+    /// connection task has ended, or its connection is no longer the one numbered `epoch`
+    /// ([`Transport::connection_epoch`]): an earlier piece of the stream may have been
+    /// dropped with it. The caller bounds the wait.
+    pub async fn send_bulk(&self, to: u64, epoch: u64, bytes: Vec<u8>) -> bool {
         let Some(queue) = self.peers.get(&to) else {
             return false;
         };
         let Ok(permit) = Arc::clone(&queue.bulk).acquire_owned().await else {
             return false;
         };
+        if queue.epoch.load(Ordering::Acquire) != epoch {
+            return false;
+        }
         queue
             .tx
             .send(Outgoing {
@@ -151,14 +165,28 @@ struct PeerQueue {
     tx: mpsc::Sender<Outgoing>,
     /// Places for bulk messages ([`BULK_IN_FLIGHT`]).
     bulk: Arc<Semaphore>,
+    /// Connections that ended so far (see [`Transport::connection_epoch`]).
+    epoch: Arc<AtomicU64>,
 }
 
 impl PeerQueue {
-    fn new() -> (PeerQueue, mpsc::Receiver<Outgoing>) {
+    fn new() -> (PeerQueue, PeerOutbox) {
         let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
         let bulk = Arc::new(Semaphore::new(BULK_IN_FLIGHT));
-        (PeerQueue { tx, bulk }, rx)
+        let epoch = Arc::new(AtomicU64::new(0));
+        let outbox = PeerOutbox {
+            queue: rx,
+            epoch: Arc::clone(&epoch),
+        };
+        (PeerQueue { tx, bulk, epoch }, outbox)
     }
+}
+
+/// The connection task's side of a peer's queue.
+#[derive(Debug)]
+struct PeerOutbox {
+    queue: mpsc::Receiver<Outgoing>,
+    epoch: Arc<AtomicU64>,
 }
 
 /// A message waiting for a peer's connection.
@@ -284,9 +312,13 @@ async fn dial_loop(
     identity: Identity,
     peer: u64,
     addr: String,
-    mut queue: mpsc::Receiver<Outgoing>,
+    outbox: PeerOutbox,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let PeerOutbox {
+        mut queue,
+        epoch: connections_ended,
+    } = outbox;
     let mut delay = RECONNECT_MIN;
     loop {
         let session = async {
@@ -311,7 +343,9 @@ async fn dial_loop(
         if queue.is_closed() {
             return;
         }
-        // Messages queued while disconnected are stale by now: Raft resends what it needs.
+        // Messages queued while disconnected are stale by now: Raft resends what it needs. A
+        // bulk stream that lost pieces here sees the new epoch and stops.
+        connections_ended.fetch_add(1, Ordering::AcqRel);
         while queue.try_recv().is_ok() {}
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -518,6 +552,40 @@ mod tests {
                 admin: SocketAddr::from(([0, 0, 0, 0], port + 2)),
             },
         }
+    }
+
+    #[tokio::test]
+    async fn a_bulk_stream_waits_for_room_and_ends_with_its_connection() {
+        // A peer address nobody listens on: every dial fails, and each failure ends a
+        // "connection", dropping what was queued.
+        let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let dead_addr = dead.local_addr().expect("addr").to_string();
+        drop(dead);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (_stop, shutdown) = watch::channel(false);
+        let peers = [(2, dead_addr)];
+        let (transport, _inbox) = start(identity(7, 1), listener, &peers, shutdown);
+        assert!(!transport.send_bulk(9, 0, vec![1]).await, "unknown peer");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut refused = false;
+        while Instant::now() < deadline {
+            let Some(epoch) = transport.connection_epoch(2) else {
+                panic!("known peer");
+            };
+            // Queue until the connection task drops the queue and moves on.
+            let sent = tokio::time::timeout(
+                Duration::from_secs(5),
+                transport.send_bulk(2, epoch, vec![0; 16]),
+            )
+            .await
+            .expect("a dead peer's queue is emptied within a reconnect cycle");
+            if !sent {
+                assert!(transport.connection_epoch(2) > Some(epoch));
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "a stream that outlived its connection is refused");
     }
 
     #[test]

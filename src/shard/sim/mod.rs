@@ -594,7 +594,10 @@ impl Sim {
         for _ in 0..MAX_READY_ITERATIONS {
             shard.flush_reads();
             let mut effects = Effects::default();
-            let Some(ready) = shard.collect_ready(&mut effects) else {
+            let ready = shard
+                .collect_ready(&mut effects)
+                .map_err(|e| format!("n{}: {e}", index + 1))?;
+            let Some(ready) = ready else {
                 self.deliver(index, &mut shard, effects);
                 break;
             };

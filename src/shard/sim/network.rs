@@ -5,8 +5,10 @@
 //! It owns only messages and link state; it knows nothing of nodes being up or down (the
 //! simulator drops what arrives at a crashed node). Reordering needs no code of its own: two
 //! messages on one link draw independent delays, so the later one often arrives first, as
-//! after a TCP reconnect. Invariant: a message is delivered at most `1 + duplicates` times and
-//! never before its send time plus the minimum delay.
+//! after a TCP reconnect. Snapshot pieces are the exception: a stream's pieces keep their
+//! order and are never duplicated (one connection carries them), only lost. Invariant: a
+//! message is delivered at most `1 + duplicates` times and never before its send time plus the
+//! minimum delay.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +58,9 @@ pub struct Network {
     in_flight: BTreeMap<(u64, u64), Envelope>,
     /// Directed links `(from, to)` that currently lose everything.
     cut: BTreeSet<(u64, u64)>,
+    /// When the latest snapshot piece on each link arrives: pieces keep their order, as on
+    /// one TCP connection.
+    last_piece_ms: BTreeMap<(u64, u64), u64>,
     next_seq: u64,
 }
 
@@ -69,6 +74,7 @@ impl Network {
             config,
             in_flight: BTreeMap::new(),
             cut: BTreeSet::new(),
+            last_piece_ms: BTreeMap::new(),
             next_seq: 0,
         }
     }
@@ -83,6 +89,16 @@ impl Network {
         if rng.chance(self.config.drop_per_mille) {
             return true;
         }
+        if let Packet::SnapshotPiece(_) = msg {
+            // A stream's pieces are lost (a broken connection) but never duplicated or
+            // reordered among themselves.
+            let delay = rng.between(self.config.delay_ms_min, self.config.delay_ms_max);
+            let last = self.last_piece_ms.entry((from, to)).or_insert(0);
+            let at = (now_ms + delay).max(*last);
+            *last = at;
+            self.insert(at, from, to, msg);
+            return true;
+        }
         if rng.chance(self.config.duplicate_per_mille) {
             self.enqueue(now_ms, from, to, msg.clone(), rng);
         }
@@ -92,11 +108,13 @@ impl Network {
 
     fn enqueue(&mut self, now_ms: u64, from: u64, to: u64, packet: Packet, rng: &mut Rng) {
         let delay = rng.between(self.config.delay_ms_min, self.config.delay_ms_max);
+        self.insert(now_ms + delay, from, to, packet);
+    }
+
+    fn insert(&mut self, at_ms: u64, from: u64, to: u64, packet: Packet) {
         self.next_seq += 1;
-        self.in_flight.insert(
-            (now_ms + delay, self.next_seq),
-            Envelope { from, to, packet },
-        );
+        self.in_flight
+            .insert((at_ms, self.next_seq), Envelope { from, to, packet });
         assert!(
             self.in_flight.len() <= IN_FLIGHT_MAX,
             "message storm: {} messages in flight",
