@@ -58,15 +58,122 @@ fn dbsize(node: &Node) -> Option<i64> {
     redis::cmd("DBSIZE").query(&mut con).ok()
 }
 
-#[test]
-fn a_node_joins_catches_up_is_promoted_and_another_is_removed() {
-    // Small snapshots, so the joiner must be sent one (the log it would need is compacted).
+/// Three nodes that snapshot every 100 entries, so a node that joins later must be sent a
+/// snapshot (the log it would need is compacted); and the leader's id.
+fn small_snapshot_cluster() -> (Cluster, usize) {
     let cluster = Cluster::start_with(common::cluster::ClusterOptions {
         nodes: 3,
         proxies: false,
         args: vec!["--snapshot-entries".into(), "100".into()],
     });
     let leader = cluster.wait_for_leader(WAIT);
+    (cluster, leader)
+}
+
+/// Adds node 4 as a learner through `leader_admin`, starts it empty with `--join` through
+/// node `via`'s peer address, and waits until it holds `keys` keys.
+fn add_and_join(cluster: &Cluster, leader_admin: u16, via: usize, keys: i64) -> Node {
+    let ports = Ports::pick_many(1)[0];
+    let (ok, out) = cluster_cli(
+        leader_admin,
+        &["add-node", "--id", "4", "--peer-addr", &ports.peer_addr()],
+    );
+    assert!(ok, "add-node failed: {out}");
+    let mut joiner = Node::launch(NodeOptions {
+        ports: Some(ports),
+        args: vec![
+            "--node-id".into(),
+            "4".into(),
+            "--initial-cluster".into(),
+            initial_cluster(cluster),
+            "--join".into(),
+            cluster.node(via).ports().peer_addr(),
+        ],
+        ..NodeOptions::default()
+    });
+    joiner.await_ready();
+    cluster.wait_until(WAIT, "the joiner to catch up", || {
+        (dbsize(&joiner) == Some(keys)).then_some(())
+    });
+    joiner
+}
+
+/// Snapshot files (`*.snap`) and temp files (`*.snap.tmp`) under a node's data folder.
+fn snapshot_files(node: &Node) -> (usize, Vec<String>) {
+    let dir = node.data_dir().join("snap").join("1");
+    let mut done = 0;
+    let mut tmp = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".snap.tmp") {
+            tmp.push(name);
+        } else if name.ends_with(".snap") {
+            done += 1;
+        }
+    }
+    (done, tmp)
+}
+
+#[test]
+fn a_snapshot_of_many_pieces_streams_to_a_new_node() {
+    // ~4.8 MB of values: the snapshot travels as five 1 MiB pieces, read from the leader's
+    // file and written to a file on the joiner.
+    const KEYS: usize = 120;
+    const VALUE_BYTES: usize = 40_000;
+    let (cluster, leader) = small_snapshot_cluster();
+    let mut con = cluster.conn(leader);
+    let value = |i: usize| -> Vec<u8> {
+        (0..VALUE_BYTES)
+            .map(|j| ((i * 31 + j) % 251) as u8)
+            .collect()
+    };
+    for i in 0..KEYS {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big{i}"))
+            .arg(value(i))
+            .query(&mut con)
+            .expect("set");
+    }
+    let leader_admin = cluster.node(leader).ports().admin;
+    let joiner = add_and_join(&cluster, leader_admin, leader, KEYS as i64);
+    let mut con4 = joiner.conn();
+    let _: () = redis::cmd("READONLY").query(&mut con4).expect("readonly");
+    for i in [0, KEYS / 2, KEYS - 1] {
+        let got: Vec<u8> = redis::cmd("GET")
+            .arg(format!("big{i}"))
+            .query(&mut con4)
+            .expect("get on the joiner");
+        assert!(
+            got == value(i),
+            "big{i} arrived damaged ({} bytes)",
+            got.len()
+        );
+    }
+    let leader_log = cluster.node(leader).log_text();
+    assert!(
+        leader_log.contains("snapshot streamed to a peer"),
+        "the leader streamed the snapshot: {}",
+        cluster.node(leader).log_tail()
+    );
+    assert!(
+        joiner
+            .log_text()
+            .contains("installed the leader's snapshot"),
+        "{}",
+        joiner.log_tail()
+    );
+    let (installed, leftovers) = snapshot_files(&joiner);
+    assert!(installed >= 1, "the joiner keeps the snapshot it installed");
+    assert!(
+        leftovers.is_empty(),
+        "no transfer files are left: {leftovers:?}"
+    );
+}
+
+#[test]
+fn a_node_joins_catches_up_is_promoted_and_another_is_removed() {
+    // Small snapshots, so the joiner must be sent one (the log it would need is compacted).
+    let (cluster, leader) = small_snapshot_cluster();
     let mut con = cluster.conn(leader);
     for i in 0..500 {
         let _: () = redis::cmd("SET")
@@ -77,30 +184,8 @@ fn a_node_joins_catches_up_is_promoted_and_another_is_removed() {
     }
     let leader_admin = cluster.node(leader).ports().admin;
 
-    // Add node 4 as a learner, then start it empty with --join.
-    let ports = Ports::pick_many(1)[0];
-    let (ok, out) = cluster_cli(
-        leader_admin,
-        &["add-node", "--id", "4", "--peer-addr", &ports.peer_addr()],
-    );
-    assert!(ok, "add-node failed: {out}");
-    let follower_peer = cluster.node(leader % 3 + 1).ports().peer_addr();
-    let mut joiner = Node::launch(NodeOptions {
-        ports: Some(ports),
-        args: vec![
-            "--node-id".into(),
-            "4".into(),
-            "--initial-cluster".into(),
-            initial_cluster(&cluster),
-            "--join".into(),
-            follower_peer,
-        ],
-        ..NodeOptions::default()
-    });
-    joiner.await_ready();
-    cluster.wait_until(WAIT, "the joiner to catch up", || {
-        (dbsize(&joiner) == Some(500)).then_some(())
-    });
+    // Add node 4 as a learner, then start it empty with --join (through a follower).
+    let joiner = add_and_join(&cluster, leader_admin, leader % 3 + 1, 500);
 
     let (ok, out) = cluster_cli(leader_admin, &["promote", "--id", "4"]);
     assert!(ok, "promote failed: {out}");
@@ -146,7 +231,7 @@ fn a_node_joins_catches_up_is_promoted_and_another_is_removed() {
     );
     assert!(ok, "transfer-leader failed: {out}");
     cluster.wait_until(WAIT, "node 4 to lead", || {
-        let (_, out) = cluster_cli(ports.admin, &["--json", "status"]);
+        let (_, out) = cluster_cli(joiner.ports().admin, &["--json", "status"]);
         let v: serde_json::Value = serde_json::from_str(&out).ok()?;
         (v["leader"] == 4 && v["role"] == "leader").then_some(())
     });
@@ -219,30 +304,9 @@ fn a_learner_replaces_a_voter_in_one_joint_change() {
     }
 
     // Node 4 joins as a learner and catches up.
-    let ports = Ports::pick_many(1)[0];
-    let (ok, out) = cluster_cli(
-        leader_admin,
-        &["add-node", "--id", "4", "--peer-addr", &ports.peer_addr()],
-    );
-    assert!(ok, "add-node failed: {out}");
     let victim = leader % 3 + 1;
     let bystander = 6 - leader - victim;
-    let mut joiner = Node::launch(NodeOptions {
-        ports: Some(ports),
-        args: vec![
-            "--node-id".into(),
-            "4".into(),
-            "--initial-cluster".into(),
-            initial_cluster(&cluster),
-            "--join".into(),
-            cluster.node(bystander).ports().peer_addr(),
-        ],
-        ..NodeOptions::default()
-    });
-    joiner.await_ready();
-    cluster.wait_until(WAIT, "the joiner to catch up", || {
-        (dbsize(&joiner) == Some(300)).then_some(())
-    });
+    let joiner = add_and_join(&cluster, leader_admin, bystander, 300);
     cluster.wait_until(WAIT, "the leader to replicate to node 4", || {
         let v = cluster_status(leader_admin)?;
         v["progress"]
