@@ -162,6 +162,13 @@ fn a_snapshot_of_many_pieces_streams_to_a_new_node() {
         "{}",
         joiner.log_tail()
     );
+    let info = |node: &Node, field: &str| -> Option<u64> {
+        node.redis_cli(&["INFO", "raft"])
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(field)?.parse().ok())
+    };
+    assert_eq!(info(&joiner, "raft_snapshots_installed:"), Some(1));
+    assert!(info(cluster.node(leader), "raft_snapshots_sent:") >= Some(1));
     let (installed, leftovers) = snapshot_files(&joiner);
     assert!(installed >= 1, "the joiner keeps the snapshot it installed");
     assert!(

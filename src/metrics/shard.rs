@@ -31,6 +31,9 @@ pub struct ShardMetrics {
     last_leader: Arc<AtomicU64>,
     snapshots: Counter,
     snapshot_duration: DurationHistogram,
+    /// Snapshots streamed to followers (every piece queued) and installed from a leader.
+    snapshots_sent: Counter,
+    snapshots_installed: Counter,
     wal_fsync_duration: DurationHistogram,
     /// Read batches by [`ReadPath`], indexed in [`ReadPath::ALL`]'s order.
     reads: [Counter; 3],
@@ -79,6 +82,8 @@ impl ShardMetrics {
             last_leader: Arc::new(AtomicU64::new(0)),
             snapshots: Counter::default(),
             snapshot_duration: DurationHistogram::new(SNAPSHOT_BUCKETS),
+            snapshots_sent: Counter::default(),
+            snapshots_installed: Counter::default(),
             wal_fsync_duration: DurationHistogram::new(FSYNC_BUCKETS),
             reads: Default::default(),
             read_rounds: Counter::default(),
@@ -120,6 +125,16 @@ impl ShardMetrics {
             "snapshots",
             "Snapshots this node wrote of its own state (periodic, SAVE/BGSAVE, or to send to a follower)",
             m.snapshots.clone(),
+        );
+        registry.register(
+            "snapshots_sent",
+            "Snapshots this node, as leader, streamed to a follower that was too far behind (every piece handed to the connection)",
+            m.snapshots_sent.clone(),
+        );
+        registry.register(
+            "snapshots_installed",
+            "Snapshots this node received from the leader and installed in place of its state",
+            m.snapshots_installed.clone(),
         );
         registry.register_with_unit(
             "snapshot_duration",
@@ -163,6 +178,21 @@ impl ShardMetrics {
     /// Read batches confirmed through `path` so far (for INFO).
     pub fn reads(&self, path: ReadPath) -> u64 {
         self.reads[path as usize].get()
+    }
+
+    /// A snapshot was streamed to a follower.
+    pub fn snapshot_sent(&self) {
+        self.snapshots_sent.inc();
+    }
+
+    /// A snapshot from the leader was installed.
+    pub fn snapshot_installed(&self) {
+        self.snapshots_installed.inc();
+    }
+
+    /// Snapshots streamed to followers and installed from a leader so far (for INFO).
+    pub fn snapshot_transfers(&self) -> (u64, u64) {
+        (self.snapshots_sent.get(), self.snapshots_installed.get())
     }
 
     /// The Raft loop started a ReadIndex round (on a follower, raft-rs asks the leader).

@@ -230,6 +230,9 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
                 );
             }
             field("raft_read_index_rounds", &ctx.metrics.shard.read_rounds());
+            let (sent, installed) = ctx.metrics.shard.snapshot_transfers();
+            field("raft_snapshots_sent", &sent);
+            field("raft_snapshots_installed", &installed);
         }
         _ => {}
     }

@@ -493,6 +493,7 @@ impl Shard {
     /// Tells raft-rs whether a snapshot reached the peer's connection (every piece queued).
     pub fn report_snapshot(&mut self, to: u64, sent: bool) {
         let status = if sent {
+            self.config.metrics.snapshot_sent();
             raft::SnapshotStatus::Finish
         } else {
             raft::SnapshotStatus::Failure
@@ -1347,6 +1348,7 @@ impl Shard {
             bytes = info.bytes,
             "installed the leader's snapshot"
         );
+        self.config.metrics.snapshot_installed();
         self.raw
             .mut_store()
             .install_snapshot(meta.index, meta.term, meta.get_conf_state().clone());
