@@ -152,8 +152,9 @@ impl SnapshotStore {
     }
 
     /// Makes a snapshot file received from the leader (`received`, in this folder, its
-    /// checksum already checked by the receiver) durable under its final name, then loads it
-    /// into `sm`.
+    /// checksum already checked by the receiver as it arrived) durable under its final name,
+    /// then loads it into `sm`. A file that holds another snapshot than announced is refused
+    /// before it is renamed.
     pub fn install_received(
         &self,
         received: &Path,
@@ -161,30 +162,33 @@ impl SnapshotStore {
         term: u64,
         sm: &mut StateMachine,
     ) -> Result<SnapshotInfo, SnapshotError> {
-        let final_path = self.path_of(index, term);
-        let tmp_path = received;
-        File::open(tmp_path)
-            .and_then(|f| f.sync_all())
-            .map_err(|source| io_err(tmp_path, source))?;
-        fs::rename(tmp_path, &final_path).map_err(|source| io_err(&final_path, source))?;
-        sync_dir(&self.dir)?;
-        self.prune()?;
-        let info = self
-            .load_newest(sm)?
-            .ok_or_else(|| SnapshotError::Corrupt {
-                path: final_path.clone(),
-                reason: "vanished after install".into(),
+        let file = File::open(received).map_err(|source| io_err(received, source))?;
+        let mut header = BufReader::new(&file);
+        let (held_index, held_term, _) =
+            read_header(&mut header).map_err(|reason| SnapshotError::Corrupt {
+                path: received.to_path_buf(),
+                reason,
             })?;
-        if (info.index, info.term) != (index, term) {
+        if (held_index, held_term) != (index, term) {
             return Err(SnapshotError::Corrupt {
-                path: final_path,
+                path: received.to_path_buf(),
                 reason: format!(
-                    "holds {}/{} but the leader announced {index}/{term}",
-                    info.index, info.term
+                    "holds {held_index}/{held_term} but the leader announced {index}/{term}"
                 ),
             });
         }
-        Ok(info)
+        file.sync_all().map_err(|source| io_err(received, source))?;
+        let bytes = file
+            .metadata()
+            .map_err(|source| io_err(received, source))?
+            .len();
+        drop(file);
+        let final_path = self.path_of(index, term);
+        fs::rename(received, &final_path).map_err(|source| io_err(&final_path, source))?;
+        sync_dir(&self.dir)?;
+        self.prune()?;
+        // The receiver checked the checksum as the bytes arrived: one read, to load.
+        load_file(&final_path, bytes, sm)
     }
 
     /// Loads the newest snapshot into `sm`; `None` if there is none yet.
@@ -195,30 +199,8 @@ impl SnapshotStore {
         let Some(path) = self.list()?.0.pop() else {
             return Ok(None);
         };
-        let started = Instant::now();
         let bytes = verify_checksum(&path)?;
-        let file = File::open(&path).map_err(|source| io_err(&path, source))?;
-        let mut r = BufReader::with_capacity(IO_BUFFER_BYTES, file).take(bytes - 4);
-        let corrupt = |reason: String| SnapshotError::Corrupt {
-            path: path.clone(),
-            reason,
-        };
-        let (index, term, conf_state) = read_header(&mut r).map_err(corrupt)?;
-        sm.load_snapshot(&mut r)
-            .map_err(|e: LoadError| corrupt(e.to_string()))?;
-        if r.limit() != 0 {
-            return Err(corrupt(format!(
-                "{} unread bytes after the state",
-                r.limit()
-            )));
-        }
-        Ok(Some(SnapshotInfo {
-            index,
-            term,
-            conf_state,
-            bytes,
-            duration_ms: started.elapsed().as_millis() as u64,
-        }))
+        load_file(&path, bytes, sm).map(Some)
     }
 
     /// Final snapshot files in index order, and leftover temp files.
@@ -253,6 +235,40 @@ impl SnapshotStore {
         }
         Ok(())
     }
+}
+
+/// Loads the snapshot file `path` of `bytes` bytes (checksum already checked) into `sm`.
+fn load_file(
+    path: &Path,
+    bytes: u64,
+    sm: &mut StateMachine,
+) -> Result<SnapshotInfo, SnapshotError> {
+    let started = Instant::now();
+    let corrupt = |reason: String| SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes < 4 {
+        return Err(corrupt("shorter than its checksum".into()));
+    }
+    let file = File::open(path).map_err(|source| io_err(path, source))?;
+    let mut r = BufReader::with_capacity(IO_BUFFER_BYTES, file).take(bytes - 4);
+    let (index, term, conf_state) = read_header(&mut r).map_err(corrupt)?;
+    sm.load_snapshot(&mut r)
+        .map_err(|e: LoadError| corrupt(e.to_string()))?;
+    if r.limit() != 0 {
+        return Err(corrupt(format!(
+            "{} unread bytes after the state",
+            r.limit()
+        )));
+    }
+    Ok(SnapshotInfo {
+        index,
+        term,
+        conf_state,
+        bytes,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
 }
 
 fn read_header(r: &mut impl Read) -> Result<(u64, u64, ConfState), String> {
@@ -451,6 +467,34 @@ mod tests {
         sm.write_snapshot(&mut a).expect("write");
         loaded.write_snapshot(&mut b).expect("write");
         assert_eq!(a, b, "the loaded state is byte-identical");
+    }
+
+    #[test]
+    fn a_received_file_is_installed_under_its_name_or_refused_if_it_holds_another() {
+        let leader = tempfile::tempdir().expect("tempdir");
+        let follower = tempfile::tempdir().expect("tempdir");
+        let sent = SnapshotStore::open(leader.path()).expect("open");
+        let sm = state_with_keys(30);
+        sent.save(&mut sm.snapshot_source().expect("source"), 30, 2, &voters())
+            .expect("save");
+        let store = SnapshotStore::open(follower.path()).expect("open");
+        let received = follower.path().join("x.recv-1-1.snap.tmp");
+        fs::copy(sent.path_of(30, 2), &received).expect("copy");
+        let mut loaded = StateMachine::default();
+        let err = store
+            .install_received(&received, 31, 2, &mut loaded)
+            .expect_err("announced as another snapshot");
+        assert!(err.to_string().contains("holds 30/2"), "{err}");
+        assert!(received.exists() && !store.path_of(31, 2).exists());
+        let info = store
+            .install_received(&received, 30, 2, &mut loaded)
+            .expect("install");
+        assert_eq!((info.index, info.term), (30, 2));
+        assert!(!received.exists() && store.path_of(30, 2).exists());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        sm.write_snapshot(&mut a).expect("write");
+        loaded.write_snapshot(&mut b).expect("write");
+        assert_eq!(a, b, "the installed state is the leader's");
     }
 
     #[test]
