@@ -13,7 +13,8 @@
 #   2. catch-up of a new node: BENCH_LOAD_KEYS keys are loaded into the leader with
 #      `redis-cli --pipe`, then a new, empty node is added (`tinkerdb cluster add-node`, started
 #      with --join); the time until its raft_applied_index reaches the leader's raft_commit_index
-#      (it receives a snapshot, then the log after it).
+#      (it receives a snapshot, then the log after it), and the leader's and the new node's
+#      peak resident memory meanwhile (what the snapshot transfer costs on each side).
 #
 # The report is printed as Markdown and written to bench-results/cluster.md.
 #
@@ -139,6 +140,22 @@ target_index=$(raft_field "$leader_id" raft_commit_index)
 [ -n "$target_index" ] || die "leader $leader_id did not answer INFO raft"
 log "loaded in $load_s s; leader commit index $target_index; node $newbie is $how"
 
+# rss_mib PID: resident memory of a process in MiB (empty once it is gone).
+rss_mib() { awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$1/status" 2>/dev/null; }
+# sample_peaks LEADER_PID NEW_PID FILE: every 10 ms until NEW_PID exits (or this is killed),
+# writes "leader-peak new-peak" (MiB) to FILE: what a snapshot transfer costs in memory.
+sample_peaks() {
+    local peak_l=0 peak_n=0 a b
+    while kill -0 "$2" 2>/dev/null; do
+        a=$(rss_mib "$1")
+        b=$(rss_mib "$2")
+        [ -n "$a" ] && [ "$a" -gt "$peak_l" ] && peak_l=$a
+        [ -n "$b" ] && [ "$b" -gt "$peak_n" ] && peak_n=$b
+        echo "$peak_l $peak_n" >"$3.tmp" && mv "$3.tmp" "$3"
+        sleep 0.01
+    done
+}
+leader_rss_before=$(rss_mib "${PID[$leader_id]}")
 if [ "$CATCHUP_WIPE" = 1 ]; then
     "$TINKERDB_BIN" cluster --admin "127.0.0.1:${ADMIN[$leader_id]}" add-node --id "$newbie" \
         --peer-addr "127.0.0.1:${PEER[$newbie]}" >&2 || die "add-node failed"
@@ -148,6 +165,8 @@ else
     t0=$(now)
     start_node "$newbie"
 fi
+sample_peaks "${PID[$leader_id]}" "${PID[$newbie]}" "$work/rss.peak" &
+sampler=$!
 applied=""
 caught_up=""
 for ((i = 0; i < STEP_TIMEOUT * 20; i++)); do
@@ -160,6 +179,11 @@ for ((i = 0; i < STEP_TIMEOUT * 20; i++)); do
     sleep 0.05
 done
 [ -n "$caught_up" ] || die "node $newbie reached applied index ${applied:-?} of $target_index within $STEP_TIMEOUT s"
+sleep 0.2
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+read -r leader_rss_peak new_rss_peak <"$work/rss.peak" || true
+new_rss_after=$(rss_mib "${PID[$newbie]}")
 size=$(timeout 60 redis-cli -h 127.0.0.1 -p "${PORT[$newbie]}" dbsize 2>/dev/null || echo "?")
 snapshots=$(grep -ci "snapshot" "$work/node$newbie/server.log" || true)
 {
@@ -174,6 +198,12 @@ snapshots=$(grep -ci "snapshot" "$work/node$newbie/server.log" || true)
     echo "| $LOAD_KEYS | $load_s | $caught_up | $size |"
     echo
     echo "Lines mentioning snapshots in the new node's log: $snapshots"
+    echo
+    echo "Resident memory (MiB, sampled every 10 ms from the new node's start until it caught up):"
+    echo
+    echo "| leader before | leader peak | new node peak | new node after |"
+    echo "| ---: | ---: | ---: | ---: |"
+    echo "| ${leader_rss_before:-?} | ${leader_rss_peak:-?} | ${new_rss_peak:-?} | ${new_rss_after:-?} |"
 } >>"$report"
 
 publish_report "$report" cluster.md
