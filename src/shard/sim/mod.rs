@@ -276,8 +276,10 @@ struct Report {
     crashes_mid_write: u64,
     torn_tails: u64,
     partitions: u64,
-    /// Snapshots a leader sent to a lagging follower.
+    /// Snapshots a leader sent to a lagging follower, and those a node installed (a transfer
+    /// that lost a piece, or one raft-rs ignored, is sent but not installed).
     snapshots_sent: u64,
+    snapshots_installed: u64,
     /// Snapshots written (each off the loop, from a frozen keyspace), and the entries applied
     /// between their start and their writing.
     snapshots_written: u64,
@@ -320,6 +322,8 @@ struct Sim {
     snapshots_sent: u64,
     snapshots_written: u64,
     applied_while_writing: u64,
+    /// Shared by every node's shard: counts the snapshots installed from a leader.
+    metrics: ShardMetrics,
     transfers: u64,
     lease_reads: u64,
     members_added: u64,
@@ -356,6 +360,7 @@ impl Sim {
             crashes_mid_write: 0,
             torn_tails: 0,
             snapshots_sent: 0,
+            metrics: ShardMetrics::default(),
             snapshots_written: 0,
             applied_while_writing: 0,
             transfers: 0,
@@ -892,7 +897,7 @@ impl Sim {
             snapshot_log_bytes: u64::MAX,
             randomized_election: false,
             boot_id,
-            metrics: ShardMetrics::default(),
+            metrics: self.metrics.clone(),
         };
         let mut effects = Effects::default();
         let mut shard = Shard::open(config, log.as_ref(), snapshots, &self.logger, &mut effects)
@@ -1347,6 +1352,7 @@ impl Sim {
             torn_tails: self.torn_tails,
             partitions: self.nemesis.partitions(),
             snapshots_sent: self.snapshots_sent,
+            snapshots_installed: self.metrics.snapshot_transfers().1,
             snapshots_written: self.snapshots_written,
             applied_while_writing: self.applied_while_writing,
             leaders_elected: self.leaders.len(),

@@ -80,7 +80,7 @@ fn simulate_fixed_seeds() {
         .collect();
     eprintln!(
         "simulated {} seeds in {:.1?}: {} failed; {} crashes ({} mid-write, {} torn tails), \
-         {} partitions, {} snapshots sent, {} written ({} entries applied while one was written), {} elections, {} promotions, {} removals, \
+         {} partitions, {} snapshots sent ({} installed), {} written ({} entries applied while one was written), {} elections, {} promotions, {} removals, \
          {} replacements (joint; {} seeds, {} left by an outgoing leader), \
          {} lease reads, {} history ops ({} unknown), {} inconclusive checks",
         results.len(),
@@ -91,6 +91,7 @@ fn simulate_fixed_seeds() {
         passed.iter().map(|r| r.torn_tails).sum::<u64>(),
         passed.iter().map(|r| r.partitions).sum::<u64>(),
         passed.iter().map(|r| r.snapshots_sent).sum::<u64>(),
+        passed.iter().map(|r| r.snapshots_installed).sum::<u64>(),
         passed.iter().map(|r| r.snapshots_written).sum::<u64>(),
         passed.iter().map(|r| r.applied_while_writing).sum::<u64>(),
         passed.iter().map(|r| r.leaders_elected).sum::<usize>(),
@@ -103,6 +104,10 @@ fn simulate_fixed_seeds() {
         passed.iter().map(|r| r.history_ops).sum::<usize>(),
         passed.iter().map(|r| r.unknown_ops).sum::<usize>(),
         passed.iter().filter(|r| r.check_inconclusive).count(),
+    );
+    assert!(
+        passed.is_empty() || passed.iter().any(|r| r.snapshots_installed > 0),
+        "no seed installed a snapshot: the transfer path went untested"
     );
     if let Some((_, Err(first_error))) = failures.first() {
         let seeds: Vec<u64> = failures.iter().map(|(seed, _)| *seed).collect();
