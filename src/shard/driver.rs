@@ -28,7 +28,7 @@ use super::core::{lease_ms_for, Effects, Shard, ShardConfig, SnapshotStart};
 use super::entry::Payload;
 use super::handle::{LocalReads, MemberChange, NodeStatus, Reply, Request, ShardHandle};
 use super::snapshot::{SnapshotInfo, SnapshotStore};
-use super::snapshot_transfer::{PieceReader, SnapshotPiece, SNAPSHOT_CHUNK_BYTES};
+use super::snapshot_transfer::{PieceReader, SNAPSHOT_CHUNK_BYTES};
 use super::wal_worker::{Done as WalDone, WalWorker};
 use super::wire::{decode_raft, PeerMessage, WireFrame};
 use super::ShardError;
@@ -241,11 +241,7 @@ async fn stream_snapshot(
         bytes_sent += piece.data.len() as u64;
         let bytes = PeerMessage::SnapshotChunk {
             group: DATA_GROUP,
-            transfer: piece.transfer,
-            header: piece.header,
-            offset: piece.offset,
-            total: piece.total,
-            data: piece.data,
+            piece,
         }
         .encode();
         let queued = tokio::time::timeout(
@@ -255,7 +251,7 @@ async fn stream_snapshot(
         if !matches!(queued.await, Ok(true)) {
             warn!(
                 peer = to,
-                bytes_sent, "snapshot transfer stopped: the peer takes no data"
+                bytes_sent, "snapshot transfer stopped: the connection broke or takes no data"
             );
             return false;
         }
@@ -386,20 +382,15 @@ impl Driver {
                 }
             }
             more_ready = self.process_readies()?;
-            if !self.snapshot_sends.is_empty() && !self.shard.is_leader() {
-                // Only a leader's snapshot is wanted; a new leader sends its own.
-                for (_, (_, task)) in self.snapshot_sends.drain() {
-                    task.abort();
-                }
-            }
-            let members = &self.members;
+            // Only a leader's snapshot is wanted (a new leader sends its own), and only by a
+            // member.
+            let (leading, members) = (self.shard.is_leader(), &self.members);
             self.snapshot_sends.retain(|to, (_, task)| {
-                // A removed member needs no snapshot.
-                let member = members.contains(to);
-                if !member {
+                let wanted = leading && members.contains(to);
+                if !wanted {
                     task.abort();
                 }
-                member
+                wanted
             });
             for (id, addr) in self.shard.added_members() {
                 if !self.transport.knows(*id) {
@@ -753,24 +744,10 @@ impl Driver {
                     self.answer(local, Err(e));
                 }
             }
-            PeerMessage::SnapshotChunk {
-                group,
-                transfer,
-                header,
-                offset,
-                total,
-                data,
-            } => {
+            PeerMessage::SnapshotChunk { group, piece } => {
                 if group != DATA_GROUP {
                     return Ok(());
                 }
-                let piece = SnapshotPiece {
-                    transfer,
-                    header,
-                    offset,
-                    total,
-                    data,
-                };
                 self.shard.receive_snapshot_piece(incoming.from, &piece)?;
             }
             PeerMessage::Removed => {

@@ -32,6 +32,8 @@ use bytes::Bytes;
 use protobuf::Message as _;
 use raft::prelude::Message;
 
+use super::wire::decode_raft;
+
 /// Size of a snapshot piece: small enough that raft messages queued behind a piece wait little.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
@@ -72,7 +74,7 @@ pub enum TransferError {
 
 /// One piece of a snapshot file, as the transport (`PeerMessage::SnapshotChunk`) and the
 /// simulator carry it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotPiece {
     /// The snapshot's index and term: identifies the transfer.
     pub transfer: (u64, u64),
@@ -354,8 +356,7 @@ impl SnapshotReceiver {
 /// The raft message of a completed transfer: it must be the `MsgSnapshot` of the snapshot the
 /// pieces hold.
 fn decode_header(header: &[u8], transfer: (u64, u64)) -> Result<Message, TransferError> {
-    let msg =
-        Message::parse_from_bytes(header).map_err(|e| TransferError::Header(e.to_string()))?;
+    let msg = decode_raft(header).map_err(|e| TransferError::Header(e.to_string()))?;
     let meta = msg.get_snapshot().get_metadata();
     if msg.get_msg_type() != raft::prelude::MessageType::MsgSnapshot
         || (meta.index, meta.term) != transfer

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tinkerdb_resp::Frame;
 
 use super::entry::Payload;
+use super::snapshot_transfer::SnapshotPiece;
 use super::ShardError;
 
 /// Largest number of elements accepted in a decoded reply frame (bounds peer input).
@@ -40,17 +41,10 @@ pub enum PeerMessage {
     SnapshotChunk {
         /// The Raft group.
         group: u64,
-        /// Identifies the transfer (the snapshot's index and term, and the sender's id).
-        transfer: (u64, u64),
-        /// The raft-rs snapshot message (protobuf; its data travels as the pieces), in every
-        /// piece so any piece can be checked against the transfer.
-        header: Bytes,
-        /// Where this piece starts in the snapshot file.
-        offset: u64,
-        /// The snapshot file's length.
-        total: u64,
-        /// The piece.
-        data: Bytes,
+        /// The piece: its transfer, the raft-rs snapshot message, where it starts in the file
+        /// and the file's length (bincode encodes the struct as its fields in order, as the
+        /// fields of this variant were before they became a struct).
+        piece: SnapshotPiece,
     },
     /// The leader tells a node it was removed from the cluster (a removed node may never see
     /// the entry that removes it committed, because it no longer gets the log).
@@ -224,6 +218,41 @@ mod tests {
             .collect();
         assert_eq!(back, frames);
         assert!(PeerMessage::decode(&[0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_piece_encodes_as_the_variants_fields_did() {
+        let piece = SnapshotPiece {
+            transfer: (40, 3),
+            header: Bytes::from_static(b"head"),
+            offset: 1 << 20,
+            total: 5 << 20,
+            data: Bytes::from_static(b"piece"),
+        };
+        let msg = PeerMessage::SnapshotChunk {
+            group: 1,
+            piece: piece.clone(),
+        };
+        // Variant 2, then the fields in their old order: group, transfer, header, offset,
+        // total, data.
+        let flat = bincode::serialize(&(
+            2u32,
+            1u64,
+            piece.transfer,
+            &piece.header,
+            piece.offset,
+            piece.total,
+            &piece.data,
+        ))
+        .expect("flat");
+        assert_eq!(msg.encode(), flat);
+        match PeerMessage::decode(&flat).expect("decode") {
+            PeerMessage::SnapshotChunk {
+                group: 1,
+                piece: back,
+            } => assert_eq!(back, piece),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
