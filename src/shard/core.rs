@@ -23,14 +23,14 @@ use raft::prelude::{
 use raft::{Changer, ProgressState, RawNode, StateRole};
 use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::entry::{DbCommand, Payload, ProposalTag};
 use super::read_barrier::ReadBarrier;
-use super::snapshot::{SnapshotError, SnapshotInfo, SnapshotStore};
+use super::snapshot::{LoadedSnapshot, SnapshotError, SnapshotInfo, SnapshotStore};
 use super::snapshot_job::{SnapshotJob, SnapshotWriter, WriteResult};
-use super::snapshot_transfer::{SnapshotPiece, SnapshotReceiver};
-use super::state_machine::{SharedUsers, StateMachine};
+use super::snapshot_transfer::{ReceivedSnapshot, SnapshotPiece, SnapshotReceiver};
+use super::state_machine::{LoadedState, SharedUsers, StateMachine};
 use super::storage::{LogStore, PreparedSnapshot};
 use super::ShardError;
 use crate::metrics::ShardMetrics;
@@ -88,6 +88,9 @@ pub struct Effects {
     pub snapshot: Option<SnapshotWriter>,
     /// A snapshot started earlier is now written (or failed): the answer for `SAVE`.
     pub snapshot_written: Option<Result<SnapshotInfo, ShardError>>,
+    /// The state a leader's snapshot replaced: the caller drops it off the Raft loop (freeing
+    /// millions of keys takes a while).
+    pub replaced_state: Option<LoadedState>,
 }
 
 /// What [`Shard::start_snapshot`] did.
@@ -218,6 +221,10 @@ pub struct Shard {
     snapshots: SnapshotStore,
     /// Snapshot pieces from the leader, written to files in the snapshot folder.
     receiver: SnapshotReceiver,
+    /// The snapshot (index, term) received and being loaded off the Raft loop, if any.
+    loading: Option<(u64, u64)>,
+    /// The loaded snapshot raft-rs accepted as its pending one, until a Ready installs it.
+    accepted: Option<LoadedSnapshot>,
     last_snapshot: Option<SnapshotInfo>,
     applied: u64,
     now_ms: u64,
@@ -362,6 +369,8 @@ impl Shard {
             raw,
             sm,
             receiver: SnapshotReceiver::new(snapshots.dir()),
+            loading: None,
+            accepted: None,
             snapshots,
             last_snapshot: snapshot,
             applied,
@@ -430,7 +439,7 @@ impl Shard {
     /// raft-rs's check-quorum lease.)
     pub fn step(&mut self, msg: Message) -> Result<(), ShardError> {
         if self.refuses_votes_after_start(&msg) {
-            tracing::debug!(
+            debug!(
                 from = msg.from,
                 "vote request refused: started less than a lease ago"
             );
@@ -438,6 +447,12 @@ impl Shard {
         }
         if msg.get_msg_type() == MessageType::MsgReadIndex && self.lease_holds_now() {
             self.answer_read_index_from_lease(&msg);
+            return Ok(());
+        }
+        if msg.get_msg_type() == MessageType::MsgAppend && self.loading.is_some() {
+            // This node is far behind (it needs the snapshot being loaded): rejecting the
+            // entries would make the leader send the snapshot again. Unanswered, the leader
+            // retries after a heartbeat, by when the snapshot is installed.
             return Ok(());
         }
         if msg.get_msg_type() == MessageType::MsgHeartbeat
@@ -454,35 +469,66 @@ impl Shard {
             )));
         }
         if let Err(e) = self.raw.step(msg) {
-            tracing::debug!(error = %e, "raft ignored a peer message");
+            debug!(error = %e, "raft ignored a peer message");
         }
         Ok(())
     }
 
-    /// Takes a piece of a snapshot from the leader `from`; once the last piece is in and the
-    /// file checks out, steps the snapshot message. A broken transfer is logged and dropped
-    /// (the leader starts it over); only stepping can fail the shard.
+    /// Takes a piece of a snapshot from the leader `from`. Once the last piece is in and the
+    /// file checks out, returns it: the caller loads it ([`ReceivedSnapshot::load`], blocking,
+    /// so off the Raft loop) and hands the result to [`Shard::snapshot_loaded`]. A broken
+    /// transfer is logged and dropped (the leader starts it over), and so is one completed
+    /// while another is still loading.
     pub fn receive_snapshot_piece(
         &mut self,
         from: u64,
         piece: &SnapshotPiece,
-    ) -> Result<(), ShardError> {
+    ) -> Option<ReceivedSnapshot> {
         match self.receiver.add(from, piece) {
-            Ok(Some(msg)) => {
-                let stepped = self.step(msg);
-                let pending = self.raw.snap().map(|s| {
-                    let meta = s.get_metadata();
-                    (meta.index, meta.term)
-                });
-                self.receiver.settle(pending);
-                stepped
+            Ok(Some(received)) => {
+                if let Some((index, term)) = self.loading {
+                    debug!(
+                        index,
+                        term, "dropping a snapshot received while loading one"
+                    );
+                    return None;
+                }
+                self.loading = Some(received.index_term());
+                Some(received)
             }
-            Ok(None) => Ok(()),
+            Ok(None) => None,
             Err(e) => {
                 warn!(peer = from, error = %e, "dropping a snapshot transfer");
-                Ok(())
+                None
             }
         }
+    }
+
+    /// A received snapshot was loaded (or failed to): steps its message, and keeps the loaded
+    /// state if raft-rs accepts it, for the Ready that installs it. A snapshot that failed to
+    /// load is dropped with a warning: the leader sends it again. Only stepping can fail the
+    /// shard.
+    pub fn snapshot_loaded(
+        &mut self,
+        result: Result<(Message, LoadedSnapshot), SnapshotError>,
+    ) -> Result<(), ShardError> {
+        self.loading = None;
+        let (msg, loaded) = match result {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                warn!(error = %e, "dropping a received snapshot that did not load");
+                return Ok(());
+            }
+        };
+        self.step(msg)?;
+        let pending = self.raw.snap().map(|s| {
+            let meta = s.get_metadata();
+            (meta.index, meta.term)
+        });
+        if pending == Some(loaded.index_term()) {
+            self.accepted = Some(loaded);
+        }
+        Ok(())
     }
 
     /// The file that holds this node's snapshot `index`/`term` (what the leader streams).
@@ -1291,7 +1337,7 @@ impl Shard {
             .raw
             .propose_conf_change(Vec::new(), ConfChangeV2::default())
         {
-            tracing::debug!(error = %e, "leaving the joint configuration was refused; will retry");
+            debug!(error = %e, "leaving the joint configuration was refused; will retry");
         }
     }
 
@@ -1333,15 +1379,18 @@ impl Shard {
         effects: &mut Effects,
     ) -> Result<(), ShardError> {
         let meta = snapshot.get_metadata();
-        let received = self.receiver.take(meta.index, meta.term).ok_or_else(|| {
-            ShardError::Fatal(format!(
-                "raft-rs accepted snapshot {}/{} but no received file holds it",
-                meta.index, meta.term
-            ))
-        })?;
-        let info =
-            self.snapshots
-                .install_received(&received, meta.index, meta.term, &mut self.sm)?;
+        let loaded = self
+            .accepted
+            .take()
+            .filter(|loaded| loaded.index_term() == (meta.index, meta.term))
+            .ok_or_else(|| {
+                ShardError::Fatal(format!(
+                    "raft-rs accepted snapshot {}/{} but no loaded snapshot holds it",
+                    meta.index, meta.term
+                ))
+            })?;
+        let (info, replaced) = self.snapshots.install_loaded(loaded, &mut self.sm)?;
+        effects.replaced_state = Some(replaced);
         info!(
             index = meta.index,
             term = meta.term,

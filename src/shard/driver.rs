@@ -27,7 +27,7 @@ use tracing::{error, info, warn, Instrument};
 use super::core::{lease_ms_for, Effects, Shard, ShardConfig, SnapshotStart};
 use super::entry::Payload;
 use super::handle::{LocalReads, MemberChange, NodeStatus, Reply, Request, ShardHandle};
-use super::snapshot::{SnapshotInfo, SnapshotStore};
+use super::snapshot::{LoadedSnapshot, SnapshotError, SnapshotInfo, SnapshotStore};
 use super::snapshot_transfer::{PieceReader, SNAPSHOT_CHUNK_BYTES};
 use super::wal_worker::{Done as WalDone, WalWorker};
 use super::wire::{decode_raft, PeerMessage, WireFrame};
@@ -166,6 +166,7 @@ pub fn start(
         snapshot_written,
         snapshot_written_tx,
         save_waiters: Vec::new(),
+        loading: None,
     };
     let span = tracing::info_span!("raft", node = config.node_id, shard = DATA_GROUP);
     tokio::spawn(
@@ -310,6 +311,24 @@ struct Driver {
     snapshot_written_tx: mpsc::UnboundedSender<()>,
     /// `SAVE`s waiting for the snapshot being written.
     save_waiters: Vec<Reply<SnapshotInfo>>,
+    /// A leader's snapshot being loaded on a blocking thread, with its index.
+    loading: Option<(u64, tokio::task::JoinHandle<LoadResult>)>,
+}
+
+/// A received snapshot loaded off the Raft loop, with the message to step (see
+/// `Shard::snapshot_loaded`).
+type LoadResult = Result<(raft::prelude::Message, LoadedSnapshot), SnapshotError>;
+
+/// Waits for the snapshot being loaded; never resolves if none is.
+async fn loaded_snapshot(
+    loading: &mut Option<(u64, tokio::task::JoinHandle<LoadResult>)>,
+) -> LoadResult {
+    let Some((index, task)) = loading.as_mut() else {
+        return std::future::pending().await;
+    };
+    let index = *index;
+    task.await
+        .unwrap_or(Err(SnapshotError::Abandoned { index }))
 }
 
 impl Driver {
@@ -350,6 +369,12 @@ impl Driver {
                     if self.snapshot_sends.get(&to).is_some_and(|(n, _)| *n == number) {
                         self.snapshot_sends.remove(&to);
                         self.shard.report_snapshot(to, sent);
+                    }
+                }
+                loaded = loaded_snapshot(&mut self.loading) => {
+                    self.loading = None;
+                    if let Err(e) = self.shard.snapshot_loaded(loaded) {
+                        return Err(self.fail_all(e.to_string()));
                     }
                 }
                 Some(()) = self.snapshot_written.recv() => {
@@ -604,6 +629,9 @@ impl Driver {
     }
 
     fn deliver(&mut self, effects: Effects) {
+        if let Some(replaced) = effects.replaced_state {
+            tokio::task::spawn_blocking(move || drop(replaced));
+        }
         self.send_raft_messages(effects.messages);
         for done in effects.done {
             self.answer(done.token, done.result);
@@ -748,7 +776,13 @@ impl Driver {
                 if group != DATA_GROUP {
                     return Ok(());
                 }
-                self.shard.receive_snapshot_piece(incoming.from, &piece)?;
+                if let Some(received) = self.shard.receive_snapshot_piece(incoming.from, &piece) {
+                    // Fsyncing and reading a large snapshot takes seconds: meanwhile the loop
+                    // keeps answering heartbeats, so the leader does not lose this follower.
+                    let index = received.index_term().0;
+                    let task = tokio::task::spawn_blocking(move || received.load());
+                    self.loading = Some((index, task));
+                }
             }
             PeerMessage::Removed => {
                 warn!(

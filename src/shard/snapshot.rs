@@ -20,7 +20,7 @@ use std::time::Instant;
 use protobuf::Message as _;
 use raft::prelude::ConfState;
 
-use super::state_machine::{LoadError, SnapshotSource, StateMachine};
+use super::state_machine::{LoadError, LoadedState, SnapshotSource, StateMachine};
 
 const MAGIC: &[u8; 8] = b"TKDBSNAP";
 const VERSION: u32 = 1;
@@ -53,7 +53,9 @@ pub enum SnapshotError {
         reason: String,
     },
     /// A background snapshot writer ended without writing (it could not start, or panicked).
-    #[error("the snapshot at index {index} was abandoned before it was written")]
+    #[error(
+        "the snapshot at index {index} was abandoned (its thread could not start, or panicked)"
+    )]
     Abandoned {
         /// The index it was to cover.
         index: u64,
@@ -151,44 +153,25 @@ impl SnapshotStore {
         self.dir.join(format!("{index:020}-{term:020}.snap"))
     }
 
-    /// Makes a snapshot file received from the leader (`received`, in this folder, its
-    /// checksum already checked by the receiver as it arrived) durable under its final name,
-    /// then loads it into `sm`. A file that holds another snapshot than announced is refused
-    /// before it is renamed.
-    pub fn install_received(
+    /// Installs a snapshot received from the leader and loaded off the Raft loop: renames its
+    /// (already fsynced) file into place, fsyncs the folder, and swaps the loaded state into
+    /// `sm`. Returns the snapshot's description and the state it replaced (see
+    /// [`StateMachine::install`]).
+    pub fn install_loaded(
         &self,
-        received: &Path,
-        index: u64,
-        term: u64,
+        loaded: LoadedSnapshot,
         sm: &mut StateMachine,
-    ) -> Result<SnapshotInfo, SnapshotError> {
-        let file = File::open(received).map_err(|source| io_err(received, source))?;
-        let mut header = BufReader::new(&file);
-        let (held_index, held_term, _) =
-            read_header(&mut header).map_err(|reason| SnapshotError::Corrupt {
-                path: received.to_path_buf(),
-                reason,
-            })?;
-        if (held_index, held_term) != (index, term) {
-            return Err(SnapshotError::Corrupt {
-                path: received.to_path_buf(),
-                reason: format!(
-                    "holds {held_index}/{held_term} but the leader announced {index}/{term}"
-                ),
-            });
-        }
-        file.sync_all().map_err(|source| io_err(received, source))?;
-        let bytes = file
-            .metadata()
-            .map_err(|source| io_err(received, source))?
-            .len();
-        drop(file);
-        let final_path = self.path_of(index, term);
-        fs::rename(received, &final_path).map_err(|source| io_err(&final_path, source))?;
+    ) -> Result<(SnapshotInfo, LoadedState), SnapshotError> {
+        let LoadedSnapshot {
+            mut file,
+            state,
+            info,
+        } = loaded;
+        let final_path = self.path_of(info.index, info.term);
+        file.persist_as(&final_path)?;
         sync_dir(&self.dir)?;
         self.prune()?;
-        // The receiver checked the checksum as the bytes arrived: one read, to load.
-        load_file(&final_path, bytes, sm)
+        Ok((info, sm.install(state)))
     }
 
     /// Loads the newest snapshot into `sm`; `None` if there is none yet.
@@ -200,7 +183,9 @@ impl SnapshotStore {
             return Ok(None);
         };
         let bytes = verify_checksum(&path)?;
-        load_file(&path, bytes, sm).map(Some)
+        let (info, state) = read_file(&path, bytes)?;
+        sm.install(state);
+        Ok(Some(info))
     }
 
     /// Final snapshot files in index order, and leftover temp files.
@@ -237,12 +222,8 @@ impl SnapshotStore {
     }
 }
 
-/// Loads the snapshot file `path` of `bytes` bytes (checksum already checked) into `sm`.
-fn load_file(
-    path: &Path,
-    bytes: u64,
-    sm: &mut StateMachine,
-) -> Result<SnapshotInfo, SnapshotError> {
+/// Reads the snapshot file `path` of `bytes` bytes (checksum already checked).
+fn read_file(path: &Path, bytes: u64) -> Result<(SnapshotInfo, LoadedState), SnapshotError> {
     let started = Instant::now();
     let corrupt = |reason: String| SnapshotError::Corrupt {
         path: path.to_path_buf(),
@@ -254,21 +235,108 @@ fn load_file(
     let file = File::open(path).map_err(|source| io_err(path, source))?;
     let mut r = BufReader::with_capacity(IO_BUFFER_BYTES, file).take(bytes - 4);
     let (index, term, conf_state) = read_header(&mut r).map_err(corrupt)?;
-    sm.load_snapshot(&mut r)
-        .map_err(|e: LoadError| corrupt(e.to_string()))?;
+    let state = LoadedState::read(&mut r).map_err(|e: LoadError| corrupt(e.to_string()))?;
     if r.limit() != 0 {
         return Err(corrupt(format!(
             "{} unread bytes after the state",
             r.limit()
         )));
     }
-    Ok(SnapshotInfo {
+    let info = SnapshotInfo {
         index,
         term,
         conf_state,
         bytes,
         duration_ms: started.elapsed().as_millis() as u64,
-    })
+    };
+    Ok((info, state))
+}
+
+/// A file in the snapshot folder that is deleted when dropped, unless it was renamed into
+/// place: a received snapshot is removed on every path that does not install it.
+#[derive(Debug)]
+pub struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl TempFile {
+    /// Takes charge of the file at `path`.
+    pub fn new(path: PathBuf) -> TempFile {
+        TempFile { path: Some(path) }
+    }
+
+    /// Where the file is (empty once persisted).
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Renames the file to `target`; from then on it is no longer deleted.
+    fn persist_as(&mut self, target: &Path) -> Result<(), SnapshotError> {
+        let Some(path) = self.path.as_ref() else {
+            return Err(io_err(
+                target,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "already persisted"),
+            ));
+        };
+        fs::rename(path, target).map_err(|source| io_err(target, source))?;
+        self.path = None;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// A snapshot file received from the leader, made durable and read into a state of its own:
+/// the slow part of installing a snapshot (for a large one, seconds), done off the Raft loop so
+/// the follower keeps answering heartbeats meanwhile.
+#[derive(Debug)]
+pub struct LoadedSnapshot {
+    file: TempFile,
+    state: LoadedState,
+    info: SnapshotInfo,
+}
+
+impl LoadedSnapshot {
+    /// Blocking: fsyncs the received `file` (its checksum checked by the receiver as it
+    /// arrived) and reads it. A file that holds another snapshot than the announced
+    /// `index`/`term` is refused.
+    pub fn load(file: TempFile, index: u64, term: u64) -> Result<LoadedSnapshot, SnapshotError> {
+        let path = file.path().to_path_buf();
+        let opened = File::open(&path).map_err(|source| io_err(&path, source))?;
+        let mut header = BufReader::new(&opened);
+        let (held_index, held_term, _) =
+            read_header(&mut header).map_err(|reason| SnapshotError::Corrupt {
+                path: path.clone(),
+                reason,
+            })?;
+        if (held_index, held_term) != (index, term) {
+            return Err(SnapshotError::Corrupt {
+                path,
+                reason: format!(
+                    "holds {held_index}/{held_term} but the leader announced {index}/{term}"
+                ),
+            });
+        }
+        opened.sync_all().map_err(|source| io_err(&path, source))?;
+        let bytes = opened
+            .metadata()
+            .map_err(|source| io_err(&path, source))?
+            .len();
+        drop(opened);
+        let (info, state) = read_file(&path, bytes)?;
+        Ok(LoadedSnapshot { file, state, info })
+    }
+
+    /// The snapshot's index and term.
+    pub fn index_term(&self) -> (u64, u64) {
+        (self.info.index, self.info.term)
+    }
 }
 
 fn read_header(r: &mut impl Read) -> Result<(u64, u64, ConfState), String> {
@@ -470,7 +538,7 @@ mod tests {
     }
 
     #[test]
-    fn a_received_file_is_installed_under_its_name_or_refused_if_it_holds_another() {
+    fn a_received_file_is_loaded_then_installed_under_its_name_or_refused_if_it_holds_another() {
         let leader = tempfile::tempdir().expect("tempdir");
         let follower = tempfile::tempdir().expect("tempdir");
         let sent = SnapshotStore::open(leader.path()).expect("open");
@@ -480,17 +548,36 @@ mod tests {
         let store = SnapshotStore::open(follower.path()).expect("open");
         let received = follower.path().join("x.recv-1-1.snap.tmp");
         fs::copy(sent.path_of(30, 2), &received).expect("copy");
-        let mut loaded = StateMachine::default();
-        let err = store
-            .install_received(&received, 31, 2, &mut loaded)
+        let err = LoadedSnapshot::load(TempFile::new(received.clone()), 31, 2)
             .expect_err("announced as another snapshot");
         assert!(err.to_string().contains("holds 30/2"), "{err}");
-        assert!(received.exists() && !store.path_of(31, 2).exists());
-        let info = store
-            .install_received(&received, 30, 2, &mut loaded)
-            .expect("install");
+        assert!(!received.exists(), "a refused file is deleted");
+        fs::copy(sent.path_of(30, 2), &received).expect("copy");
+        let dropped = LoadedSnapshot::load(TempFile::new(received.clone()), 30, 2).expect("load");
+        drop(dropped);
+        assert!(
+            !received.exists(),
+            "a loaded file never installed is deleted"
+        );
+        fs::copy(sent.path_of(30, 2), &received).expect("copy");
+        let ready = LoadedSnapshot::load(TempFile::new(received.clone()), 30, 2).expect("load");
+        assert_eq!(ready.index_term(), (30, 2));
+        assert!(
+            received.exists() && !store.path_of(30, 2).exists(),
+            "loading installs nothing"
+        );
+        let mut loaded = state_with_keys(3);
+        let (info, old) = store.install_loaded(ready, &mut loaded).expect("install");
         assert_eq!((info.index, info.term), (30, 2));
         assert!(!received.exists() && store.path_of(30, 2).exists());
+        let mut replaced = StateMachine::default();
+        replaced.install(old);
+        let (mut before, mut was) = (Vec::new(), Vec::new());
+        state_with_keys(3)
+            .write_snapshot(&mut before)
+            .expect("write");
+        replaced.write_snapshot(&mut was).expect("write");
+        assert_eq!(before, was, "the replaced state is handed back");
         let (mut a, mut b) = (Vec::new(), Vec::new());
         sm.write_snapshot(&mut a).expect("write");
         loaded.write_snapshot(&mut b).expect("write");

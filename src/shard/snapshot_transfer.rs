@@ -12,11 +12,12 @@
 //! The follower ([`SnapshotReceiver`]) appends pieces to a temp file in its snapshot folder,
 //! keeping a running CRC32C of the file's body, and when the last piece arrives compares it
 //! with the file's trailing checksum: a damaged transfer is refused before raft-rs sees the
-//! message. Only then does it step the `MsgSnapshot`. If raft-rs accepts it (it becomes
-//! raft-rs's pending snapshot), the file is kept until raft-rs hands the snapshot back in a
-//! Ready and the shard installs it (`SnapshotStore::install_received`: fsync, rename into
-//! place, load); if raft-rs ignores it (stale, a duplicate), the file is deleted at once. So at
-//! most two such files exist: the one being received and the one accepted.
+//! message. The whole file ([`ReceivedSnapshot`]) is then fsynced and read into a state of its
+//! own off the Raft loop (`LoadedSnapshot`, seconds for millions of keys), and only then is the
+//! `MsgSnapshot` stepped. If raft-rs accepts it (it becomes raft-rs's pending snapshot), the
+//! shard keeps the loaded snapshot until raft-rs hands it back in a Ready and installs it: a
+//! rename into place and a swap of state (`SnapshotStore::install_loaded`). If raft-rs ignores
+//! it (stale, a duplicate), it is dropped and its file deleted at once.
 //!
 //! A piece out of order (a reconnect lost one) ends the current transfer and deletes its
 //! file; the leader, told by raft-rs that the follower still lacks the snapshot, starts over.
@@ -32,6 +33,7 @@ use bytes::Bytes;
 use protobuf::Message as _;
 use raft::prelude::Message;
 
+use super::snapshot::{LoadedSnapshot, SnapshotError, TempFile};
 use super::wire::decode_raft;
 
 /// Size of a snapshot piece: small enough that raft messages queued behind a piece wait little.
@@ -161,17 +163,44 @@ impl PieceReader {
     }
 }
 
-/// The follower's end: writes pieces to a temp file, checks the whole, and keeps the file
-/// raft-rs accepted until it is installed. At most one transfer is received at a time.
+/// The follower's end: writes pieces to a temp file and checks the whole, then hands the file
+/// over. At most one transfer is received at a time.
 #[derive(Debug)]
 pub struct SnapshotReceiver {
     dir: PathBuf,
     current: Option<Receiving>,
-    /// The file just completed, until [`SnapshotReceiver::settle`] says whether raft-rs took it.
-    completed: Option<((u64, u64), PathBuf)>,
-    /// The file of raft-rs's pending snapshot, until [`SnapshotReceiver::take`].
-    accepted: Option<((u64, u64), PathBuf)>,
     next_seq: u64,
+}
+
+/// A whole snapshot file from the leader, its checksum checked, with the raft message to step
+/// once it is loaded ([`ReceivedSnapshot::load`]). Dropping it deletes the file.
+#[derive(Debug)]
+pub struct ReceivedSnapshot {
+    /// The leader's `MsgSnapshot`, without data.
+    pub msg: Message,
+    file: TempFile,
+}
+
+impl ReceivedSnapshot {
+    /// The snapshot's index and term.
+    pub fn index_term(&self) -> (u64, u64) {
+        let meta = self.msg.get_snapshot().get_metadata();
+        (meta.index, meta.term)
+    }
+
+    /// Blocking (seconds for a large snapshot): makes the file durable and reads it, see
+    /// [`LoadedSnapshot::load`]. Returns the message to step with the loaded snapshot.
+    pub fn load(self) -> Result<(Message, LoadedSnapshot), SnapshotError> {
+        let (index, term) = self.index_term();
+        let loaded = LoadedSnapshot::load(self.file, index, term)?;
+        Ok((self.msg, loaded))
+    }
+
+    /// Where the file is (for tests).
+    #[cfg(test)]
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
 }
 
 #[derive(Debug)]
@@ -194,21 +223,18 @@ impl SnapshotReceiver {
         SnapshotReceiver {
             dir: dir.to_path_buf(),
             current: None,
-            completed: None,
-            accepted: None,
             next_seq: 0,
         }
     }
 
-    /// Adds a piece from peer `from`. Returns the raft message to step once the last piece
-    /// arrived and the file checks out; the caller steps it, then calls
-    /// [`SnapshotReceiver::settle`]. A piece that does not continue the current transfer ends
-    /// it (nothing to step); an error also ends it, and its file is deleted.
+    /// Adds a piece from peer `from`. Returns the received snapshot once the last piece
+    /// arrived and the file checks out. A piece that does not continue the current transfer
+    /// ends it (nothing is returned); an error also ends it, and its file is deleted.
     pub fn add(
         &mut self,
         from: u64,
         piece: &SnapshotPiece,
-    ) -> Result<Option<Message>, TransferError> {
+    ) -> Result<Option<ReceivedSnapshot>, TransferError> {
         let result = self.add_inner(from, piece);
         if result.is_err() {
             self.abandon();
@@ -220,7 +246,7 @@ impl SnapshotReceiver {
         &mut self,
         from: u64,
         piece: &SnapshotPiece,
-    ) -> Result<Option<Message>, TransferError> {
+    ) -> Result<Option<ReceivedSnapshot>, TransferError> {
         if piece.total > MAX_SNAPSHOT_BYTES {
             return Err(TransferError::TooLarge(piece.total));
         }
@@ -276,43 +302,11 @@ impl SnapshotReceiver {
         } else {
             done.file.flush().map_err(io)
         };
-        let msg = check.and_then(|()| decode_header(&piece.header, done.transfer));
-        match msg {
-            Ok(msg) => {
-                self.settle(None);
-                self.completed = Some((done.transfer, done.path));
-                Ok(Some(msg))
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&done.path);
-                Err(e)
-            }
-        }
-    }
-
-    /// After stepping a completed transfer's message: `pending` is raft-rs's pending snapshot
-    /// (`RawNode::snap`). If that is the file just completed, it replaces the accepted one;
-    /// else raft-rs ignored it and it is deleted.
-    pub fn settle(&mut self, pending: Option<(u64, u64)>) {
-        let Some((transfer, path)) = self.completed.take() else {
-            return;
-        };
-        if pending == Some(transfer) {
-            if let Some((_, old)) = self.accepted.replace((transfer, path)) {
-                let _ = fs::remove_file(old);
-            }
-        } else {
-            let _ = fs::remove_file(path);
-        }
-    }
-
-    /// The accepted file of snapshot `index`/`term`, handed over for installing (and no longer
-    /// this receiver's to delete).
-    pub fn take(&mut self, index: u64, term: u64) -> Option<PathBuf> {
-        if self.accepted.as_ref()?.0 != (index, term) {
-            return None;
-        }
-        self.accepted.take().map(|(_, path)| path)
+        drop(done.file);
+        let file = TempFile::new(done.path);
+        check?;
+        let msg = decode_header(&piece.header, done.transfer)?;
+        Ok(Some(ReceivedSnapshot { msg, file }))
     }
 
     /// Whether a transfer is under way (for tests and status).
@@ -372,14 +366,6 @@ fn decode_header(header: &[u8], transfer: (u64, u64)) -> Result<Message, Transfe
 impl Drop for SnapshotReceiver {
     fn drop(&mut self) {
         self.abandon();
-        for (_, path) in self
-            .completed
-            .take()
-            .into_iter()
-            .chain(self.accepted.take())
-        {
-            let _ = fs::remove_file(path);
-        }
     }
 }
 
@@ -449,24 +435,20 @@ mod tests {
             );
             stepped = rx.add(1, piece).expect("add");
         }
-        let msg = stepped.expect("the last piece yields the message");
-        assert_eq!(msg.get_msg_type(), MessageType::MsgSnapshot);
+        let received = stepped.expect("the last piece yields the snapshot");
+        assert_eq!(received.index_term(), (42, 3));
+        assert_eq!(received.msg.get_msg_type(), MessageType::MsgSnapshot);
         assert!(
-            msg.get_snapshot().data.is_empty(),
+            received.msg.get_snapshot().data.is_empty(),
             "the data travels as a file"
         );
         assert_eq!(
-            rx.take(42, 3),
-            None,
-            "not installable before raft-rs accepted it"
-        );
-        rx.settle(Some((42, 3)));
-        let received = rx.take(42, 3).expect("received file");
-        assert_eq!(
-            fs::read(&received).expect("read"),
+            fs::read(received.path()).expect("read"),
             fs::read(&path).expect("read")
         );
-        assert_eq!(rx.take(42, 3), None, "handed over once");
+        let file = received.path().to_path_buf();
+        drop(received);
+        assert!(!file.exists(), "a received file nobody loads is deleted");
     }
 
     #[test]
@@ -479,19 +461,19 @@ mod tests {
         assert!(rx.receiving());
         assert_eq!(temp_files(to.path()).len(), 1);
         // Piece 1 is lost: piece 2 does not continue the transfer.
-        assert_eq!(rx.add(1, &sent[2]).expect("add"), None);
+        assert!(rx.add(1, &sent[2]).expect("add").is_none());
         assert!(!rx.receiving());
         assert!(
             temp_files(to.path()).is_empty(),
             "the partial file is deleted"
         );
         for piece in &sent[3..] {
-            assert_eq!(rx.add(1, piece).expect("add"), None);
+            assert!(rx.add(1, piece).expect("add").is_none());
         }
         // A later piece from another peer (an old leader) neither joins nor ends node 1's
         // transfer.
         rx.add(1, &sent[0]).expect("add");
-        assert_eq!(rx.add(3, &sent[1]).expect("add"), None);
+        assert!(rx.add(3, &sent[1]).expect("add").is_none());
         assert!(rx.receiving());
         // Started over, the transfer completes.
         let mut stepped = None;
@@ -531,7 +513,6 @@ mod tests {
             "{err}"
         );
         assert!(temp_files(to.path()).is_empty());
-        assert_eq!(rx.take(42, 3), None);
     }
 
     #[test]
@@ -550,40 +531,26 @@ mod tests {
     }
 
     #[test]
-    fn only_the_file_raft_accepted_is_kept_and_dropping_cleans_up() {
+    fn a_received_file_outlives_the_receiver_and_a_partial_one_does_not() {
         let from = tempfile::tempdir().expect("tempdir");
         let to = tempfile::tempdir().expect("tempdir");
         let path = snapshot_file(from.path(), 100);
         let mut rx = SnapshotReceiver::new(to.path());
-        let complete = |rx: &mut SnapshotReceiver, index: u64| {
-            let mut reader = PieceReader::open(&path, &message_at(index), 1 << 20).expect("open");
-            let piece = reader.next_piece().expect("read").expect("one piece");
-            assert!(rx.add(1, &piece).expect("add").is_some());
-        };
-        complete(&mut rx, 40);
-        rx.settle(Some((40, 3)));
-        // raft-rs ignores 41 (its pending snapshot stays 40): the file goes at once.
-        complete(&mut rx, 41);
-        rx.settle(Some((40, 3)));
-        assert_eq!(temp_files(to.path()).len(), 1);
-        assert_eq!(rx.take(41, 3), None);
-        // 42 replaces 40 as raft-rs's pending snapshot.
-        complete(&mut rx, 42);
-        rx.settle(Some((42, 3)));
-        assert_eq!(temp_files(to.path()).len(), 1);
-        assert_eq!(rx.take(40, 3), None);
-        let taken = rx.take(42, 3).expect("accepted");
-        complete(&mut rx, 43);
-        rx.settle(Some((43, 3)));
-        let mut reader = PieceReader::open(&path, &message_at(44), 10).expect("open");
-        rx.add(1, &reader.next_piece().expect("read").expect("piece"))
-            .expect("add");
-        assert_eq!(temp_files(to.path()).len(), 3);
+        let whole = PieceReader::open(&path, &message_at(42), 1 << 20)
+            .expect("open")
+            .next_piece()
+            .expect("read")
+            .expect("one piece");
+        let received = rx.add(1, &whole).expect("add").expect("complete");
+        let mut reader = PieceReader::open(&path, &message_at(43), 10).expect("open");
+        let first = reader.next_piece().expect("read").expect("piece");
+        assert!(rx.add(1, &first).expect("add").is_none());
+        assert_eq!(temp_files(to.path()).len(), 2);
         drop(rx);
         assert_eq!(
             temp_files(to.path()),
-            vec![taken],
-            "only the file handed over is left"
+            vec![received.path().to_path_buf()],
+            "the partial transfer is deleted, the handed-over file is not"
         );
     }
 

@@ -53,6 +53,38 @@ pub struct SnapshotSource {
     frozen: FrozenWriter,
 }
 
+/// A state machine's content read from a snapshot body but not yet installed: a follower
+/// reads the leader's snapshot into one of these off the Raft loop, and installing it is then a
+/// swap ([`StateMachine::install`]).
+#[derive(Debug, Default)]
+pub struct LoadedState {
+    keyspace: Keyspace,
+    users: UserTable,
+    members: BTreeMap<u64, String>,
+}
+
+impl LoadedState {
+    /// Reads a snapshot body (users and members, then the keyspace).
+    pub fn read(r: &mut impl Read) -> Result<LoadedState, LoadError> {
+        let mut len = [0u8; 8];
+        r.read_exact(&mut len)?;
+        let len = u64::from_le_bytes(len);
+        if len > MAX_USERS_BYTES {
+            return Err(LoadError::Invalid(format!("user table of {len} bytes")));
+        }
+        let mut users = vec![0u8; len as usize];
+        r.read_exact(&mut users)?;
+        let (users, members): (UserTable, BTreeMap<u64, String>) =
+            bincode::deserialize(&users).map_err(|e| LoadError::Invalid(e.to_string()))?;
+        let keyspace = Keyspace::read_snapshot(r).map_err(|e| LoadError::Invalid(e.to_string()))?;
+        Ok(LoadedState {
+            keyspace,
+            users,
+            members,
+        })
+    }
+}
+
 /// Keyspace bytes a snapshot writer gathers under the read lock before writing them out.
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
@@ -203,24 +235,18 @@ impl StateMachine {
         self.keyspace_mut().thaw();
     }
 
-    /// Replaces the state with a snapshot body. The shared users handle stays the same object,
-    /// so connections keep seeing the current table.
-    pub fn load_snapshot(&mut self, r: &mut impl Read) -> Result<(), LoadError> {
-        let mut len = [0u8; 8];
-        r.read_exact(&mut len)?;
-        let len = u64::from_le_bytes(len);
-        if len > MAX_USERS_BYTES {
-            return Err(LoadError::Invalid(format!("user table of {len} bytes")));
+    /// Takes over a state read from a snapshot body, keeping the shared keyspace and users
+    /// handles (connections and lease reads hold them). Returns the state it replaced, for the
+    /// caller to drop where the time it takes does not matter.
+    pub fn install(&mut self, loaded: LoadedState) -> LoadedState {
+        let keyspace = std::mem::replace(&mut *self.keyspace_mut(), loaded.keyspace);
+        let users = std::mem::replace(&mut *self.users_mut(), loaded.users);
+        let members = std::mem::replace(&mut self.members, loaded.members);
+        LoadedState {
+            keyspace,
+            users,
+            members,
         }
-        let mut users = vec![0u8; len as usize];
-        r.read_exact(&mut users)?;
-        let (users, members): (UserTable, BTreeMap<u64, String>) =
-            bincode::deserialize(&users).map_err(|e| LoadError::Invalid(e.to_string()))?;
-        let keyspace = Keyspace::read_snapshot(r).map_err(|e| LoadError::Invalid(e.to_string()))?;
-        *self.keyspace_mut() = keyspace;
-        *self.users_mut() = users;
-        self.members = members;
-        Ok(())
     }
 
     fn execute_all(&mut self, tenant: &str, ops: &[DbCommand], ctx: &ApplyCtx) -> Vec<Frame> {

@@ -75,7 +75,7 @@ use super::core::{lease_ms_for, Done, Effects, Shard, ShardConfig};
 use super::entry::DbCommand;
 use super::snapshot::SnapshotStore;
 use super::snapshot_job::SnapshotWriter;
-use super::snapshot_transfer::{PieceReader, SnapshotPiece, TransferError};
+use super::snapshot_transfer::{PieceReader, ReceivedSnapshot, SnapshotPiece, TransferError};
 use super::state_machine::read_commands;
 use super::ShardError;
 use crate::acl::DEFAULT_TENANT;
@@ -117,6 +117,10 @@ const LEASE_MS: u64 = lease_ms_for(ELECTION_TICKS, TICK_MS_MIN);
 const FSYNC_MS_MAX: u64 = 3;
 /// Longest time a simulated snapshot thread takes to write its snapshot (applying goes on).
 const SNAPSHOT_MS_MAX: u64 = 200;
+/// Simulated time to load a received snapshot: at least this, plus its size at
+/// `LOAD_BYTES_PER_MS` (the shard goes on stepping meanwhile).
+const LOAD_MS_MIN: u64 = 5;
+const LOAD_BYTES_PER_MS: u64 = 256;
 
 /// Virtual time allowed for the clients' work, and for settling afterwards.
 const RUN_MS_MAX: u64 = 120_000;
@@ -233,6 +237,9 @@ struct Node {
     /// runs.
     snapshot_due_ms: Option<u64>,
     snapshot_writer: Option<SnapshotWriter>,
+    /// A leader's snapshot received whole, and when the simulated loading thread has read it
+    /// (the driver loads off the Raft loop; the shard keeps stepping meanwhile).
+    loading: Option<(u64, ReceivedSnapshot)>,
 }
 
 impl Node {
@@ -258,6 +265,7 @@ impl Node {
             persist_due_ms: None,
             snapshot_due_ms: None,
             snapshot_writer: None,
+            loading: None,
         }
     }
 }
@@ -415,7 +423,8 @@ impl Sim {
             Some(_) => n
                 .next_tick_ms
                 .min(n.persist_due_ms.unwrap_or(u64::MAX))
-                .min(n.snapshot_due_ms.unwrap_or(u64::MAX)),
+                .min(n.snapshot_due_ms.unwrap_or(u64::MAX))
+                .min(n.loading.as_ref().map_or(u64::MAX, |(at, _)| *at)),
             None => n.restart_at_ms.unwrap_or(u64::MAX),
         });
         let others = [
@@ -459,9 +468,10 @@ impl Sim {
                         piece.total,
                     ]);
                     shard.set_time(now, now);
-                    shard
-                        .receive_snapshot_piece(envelope.from, &piece)
-                        .expect("a node's durable log never falls behind what it acknowledged");
+                    if let Some(received) = shard.receive_snapshot_piece(envelope.from, &piece) {
+                        let at = now + LOAD_MS_MIN + piece.total / LOAD_BYTES_PER_MS;
+                        node.loading = Some((at, received));
+                    }
                     continue;
                 }
             };
@@ -506,6 +516,13 @@ impl Sim {
                 .is_some_and(|at| at <= now)
             {
                 self.snapshot_thread_reports(index);
+            }
+            if self.nodes[index]
+                .loading
+                .as_ref()
+                .is_some_and(|(at, _)| *at <= now)
+            {
+                self.snapshot_loaded(index);
             }
         }
         for index in 0..self.nodes.len() {
@@ -723,6 +740,20 @@ impl Sim {
         self.nodes[index].shard = Some(shard);
     }
 
+    /// The simulated loading thread read a received snapshot: the shard steps it.
+    fn snapshot_loaded(&mut self, index: usize) {
+        let Some((_, received)) = self.nodes[index].loading.take() else {
+            return;
+        };
+        let Some(shard) = self.nodes[index].shard.as_mut() else {
+            return;
+        };
+        shard.set_time(self.now_ms, self.now_ms);
+        shard
+            .snapshot_loaded(received.load())
+            .expect("a node's durable log never falls behind what it acknowledged");
+    }
+
     /// Sends a Ready's messages (one batch per peer, as the driver does, with the same
     /// unreachable and snapshot reports) and hands replies to the waiting clients.
     fn deliver(&mut self, index: usize, shard: &mut Shard, effects: Effects) {
@@ -852,6 +883,7 @@ impl Sim {
         node.persist_due_ms = None;
         node.snapshot_due_ms = None;
         node.snapshot_writer = None;
+        node.loading = None;
         let (kept, torn) = node.disk.crash(&mut self.rng);
         node.waiters.clear();
         node.reads.clear();
@@ -1138,6 +1170,7 @@ impl Sim {
             }
             node.gone = true;
             node.shard = None;
+            node.loading = None;
             node.restart_at_ms = None;
             node.waiters.clear();
             node.reads.clear();
