@@ -181,8 +181,27 @@ pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
     let progress: Vec<Value> = r
         .progress
         .iter()
-        .map(|p| json!({"id": p.id, "matched": p.matched, "next": p.next, "state": p.state, "voter": p.voter}))
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "matched": p.matched,
+                "next": p.next,
+                "state": p.state,
+                "voter": p.voter,
+                "pending_snapshot": p.pending_snapshot,
+            })
+        })
         .collect();
+    let snapshot_receive = r.snapshot_receive.as_ref().map(|p| {
+        json!({
+            "from": p.from,
+            "index": p.index,
+            "term": p.term,
+            "bytes": p.bytes,
+            "total": p.total,
+            "stage": p.stage.as_str(),
+        })
+    });
     json!({
         "node_id": r.node_id,
         "group": r.group,
@@ -201,6 +220,8 @@ pub fn cluster_json(ctx: &ServerContext, status: &NodeStatus) -> Value {
         "progress": progress,
         "caught_up": r.caught_up,
         "snapshot_index": r.snapshot.as_ref().map_or(0, |s| s.index),
+        // A leader's snapshot on its way into this node (null when none).
+        "snapshot_receive": snapshot_receive,
         "keys": status.keyspace.keys,
         "resp_addr": ctx.config.listen.to_string(),
         "read_mode": ctx.config.read_mode.as_str(),

@@ -5,6 +5,24 @@ use std::process::ExitCode;
 use clap::Parser;
 use tinkerdb::cli::{Cli, ClusterAction, ClusterArgs, Command, HealthArgs, ServerArgs};
 
+/// `println!` for the CLI's answers: if the reader went away (`tinkerdb cluster status | head`),
+/// the rest of the output is dropped quietly instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!($($arg)*))
+    };
+}
+
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("tinkerdb: cannot write the answer: {e}");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -70,7 +88,7 @@ fn cluster(args: ClusterArgs) -> ExitCode {
     };
     if response.status != 200 {
         if args.json {
-            println!("{}", response.body.trim());
+            say!("{}", response.body.trim());
         } else {
             eprintln!(
                 "tinkerdb: {} (HTTP {})",
@@ -84,29 +102,29 @@ fn cluster(args: ClusterArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     if args.json {
-        println!("{}", response.body.trim());
+        say!("{}", response.body.trim());
         return ExitCode::SUCCESS;
     }
     match &args.action {
         ClusterAction::Status => print_status(&response.body),
         ClusterAction::TransferLeader { to } => {
-            println!("asked the cluster to move leadership to node {to}");
+            say!("asked the cluster to move leadership to node {to}");
             ExitCode::SUCCESS
         }
         ClusterAction::AddNode { id, .. } => {
-            println!("proposed: add node {id} as a learner; start it with --join, then promote it");
+            say!("proposed: add node {id} as a learner; start it with --join, then promote it");
             ExitCode::SUCCESS
         }
         ClusterAction::Promote { id } => {
-            println!("proposed: node {id} becomes a voter");
+            say!("proposed: node {id} becomes a voter");
             ExitCode::SUCCESS
         }
         ClusterAction::RemoveNode { id } => {
-            println!("proposed: remove node {id}");
+            say!("proposed: remove node {id}");
             ExitCode::SUCCESS
         }
         ClusterAction::ReplaceNode { remove, add } => {
-            println!(
+            say!(
                 "proposed: node {add} becomes a voter and node {remove} leaves, in one joint \
                  configuration change; node {remove} stops once the change completes"
             );
@@ -121,7 +139,7 @@ fn health(args: &HealthArgs) -> ExitCode {
     match tinkerdb::admin_client::request(&args.admin, "GET", path) {
         Ok(response) => {
             let line = response.body.lines().next().unwrap_or("").trim();
-            println!("{}{path}: {} {line}", args.admin, response.status);
+            say!("{}{path}: {} {line}", args.admin, response.status);
             if response.status == 200 {
                 ExitCode::SUCCESS
             } else {
@@ -137,42 +155,66 @@ fn print_status(body: &str) -> ExitCode {
         eprintln!("tinkerdb: the admin API answered something that is not JSON");
         return ExitCode::FAILURE;
     };
-    println!(
+    say!(
         "node {} is {} in term {}; leader: node {}",
         v["node_id"],
         v["role"].as_str().unwrap_or("?"),
         v["term"],
         v["leader"]
     );
-    println!(
+    say!(
         "commit index {}, applied {}, log {}..{}, keys {}",
-        v["commit_index"], v["applied_index"], v["first_index"], v["last_index"], v["keys"]
+        v["commit_index"],
+        v["applied_index"],
+        v["first_index"],
+        v["last_index"],
+        v["keys"]
     );
-    println!("voters {}  learners {}", v["voters"], v["learners"]);
+    say!("voters {}  learners {}", v["voters"], v["learners"]);
     if let Some(outgoing) = v["voters_outgoing"].as_array().filter(|o| !o.is_empty()) {
-        println!(
+        say!(
             "joint configuration: leaving voters {}, entering voters {} (a replace-node in progress)",
             serde_json::Value::Array(outgoing.clone()),
             v["voters"]
         );
     }
+    let receive = &v["snapshot_receive"];
+    if receive.is_object() {
+        let mib = |n: &serde_json::Value| n.as_u64().unwrap_or(0) as f64 / (1 << 20) as f64;
+        say!(
+            "{} the leader's snapshot at index {} from node {}: {:.1} of {:.1} MiB",
+            receive["stage"].as_str().unwrap_or("?"),
+            receive["index"],
+            receive["from"],
+            mib(&receive["bytes"]),
+            mib(&receive["total"])
+        );
+    }
     if let Some(progress) = v["progress"].as_array().filter(|p| !p.is_empty()) {
-        println!(
+        say!(
             "\n{:<6} {:<8} {:<10} {:<10} {:<10}",
-            "node", "voter", "matched", "next", "state"
+            "node",
+            "voter",
+            "matched",
+            "next",
+            "state"
         );
         for p in progress {
-            println!(
+            let mut state = p["state"].as_str().unwrap_or("?").to_string();
+            if let Some(index) = p["pending_snapshot"].as_u64().filter(|&i| i > 0) {
+                state.push_str(&format!(" (sending snapshot {index})"));
+            }
+            say!(
                 "{:<6} {:<8} {:<10} {:<10} {:<10}",
                 p["id"].to_string(),
                 p["voter"].to_string(),
                 p["matched"].to_string(),
                 p["next"].to_string(),
-                p["state"].as_str().unwrap_or("?")
+                state
             );
         }
     } else {
-        println!("(replication progress is known to the leader: ask its admin address)");
+        say!("(replication progress is known to the leader: ask its admin address)");
     }
     ExitCode::SUCCESS
 }

@@ -668,3 +668,20 @@ fn nodes_lists_every_member_then_a_killed_one_as_unreachable() {
             .then_some(())
     });
 }
+
+#[test]
+fn cluster_status_into_a_closed_pipe_ends_quietly() {
+    let node = Node::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tinkerdb"))
+        .args(["cluster", "--admin", &admin_addr(&node), "status"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tinkerdb cluster status");
+    // The reader goes away before the answer is written (`... | head -0`).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for the CLI");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}

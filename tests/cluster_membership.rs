@@ -169,6 +169,22 @@ fn a_snapshot_of_many_pieces_streams_to_a_new_node() {
     };
     assert_eq!(info(&joiner, "raft_snapshots_installed:"), Some(1));
     assert!(info(cluster.node(leader), "raft_snapshots_sent:") >= Some(1));
+    // Installed: nothing is on its way in any more, and every status says so.
+    assert!(joiner
+        .redis_cli(&["INFO", "raft"])
+        .lines()
+        .any(|l| l.trim() == "raft_snapshot_receive_stage:none"));
+    assert_eq!(info(&joiner, "raft_snapshot_receive_bytes:"), Some(0));
+    let status = cluster_status(joiner.ports().admin).expect("the joiner's status");
+    assert!(status["snapshot_receive"].is_null(), "{status}");
+    let status = cluster_status(leader_admin).expect("the leader's status");
+    let progress = status["progress"]
+        .as_array()
+        .expect("the leader's progress");
+    assert!(
+        progress.iter().all(|p| p["pending_snapshot"] == 0),
+        "no snapshot is being sent: {status}"
+    );
     let (installed, leftovers) = snapshot_files(&joiner);
     assert!(installed >= 1, "the joiner keeps the snapshot it installed");
     assert!(

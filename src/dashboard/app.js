@@ -239,12 +239,20 @@ function renderReplication() {
     const nc = node && node.cluster;
     const detail = (isLeader ? "leader: " : "") + "match " + p.matched + (behind ? " (" + behind + " behind)" : " (up to date)") +
       (nc ? ", commit " + nc.commit_index + ", applied " + nc.applied_index : ", not answering") +
-      (p.voter ? "" : ", learner") + (isLeader ? "" : ", " + p.state);
+      (p.voter ? "" : ", learner") + (isLeader ? "" : ", " + p.state) +
+      (p.pending_snapshot ? " (sending snapshot " + p.pending_snapshot + ")" : "") +
+      (nc && nc.snapshot_receive ? ", " + describeReceive(nc.snapshot_receive) : "");
     const bar = el("div", { class: "bar" }, el("div", { style: "width:" + pct.toFixed(1) + "%" }));
     rows.push(el("div", { class: "bar-row" + (isLeader ? " leader" : ""), "data-node-id": String(p.id), "data-matched": String(p.matched) },
       el("div", { text: "node " + p.id }), bar, el("div", { class: "muted", text: detail })));
   }
   box.replaceChildren(...rows);
+}
+
+// A snapshot on its way into a node: "receiving snapshot 1234: 40% of 95.0 MiB".
+function describeReceive(r) {
+  const pct = r.total > 0 ? Math.floor((100 * r.bytes) / r.total) : 100;
+  return r.stage + " snapshot " + r.index + ": " + pct + "% of " + (r.total / 1048576).toFixed(1) + " MiB";
 }
 
 async function refreshEvents() {

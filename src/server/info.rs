@@ -233,6 +233,25 @@ fn write_section(out: &mut String, section: &str, session: &Session, status: &No
             let (sent, installed) = ctx.metrics.shard.snapshot_transfers();
             field("raft_snapshots_sent", &sent);
             field("raft_snapshots_installed", &installed);
+            // A leader's snapshot on its way into this node: none, receiving or loading.
+            let receive = r.snapshot_receive.as_ref();
+            field(
+                "raft_snapshot_receive_stage",
+                &receive.map_or("none", |p| p.stage.as_str()),
+            );
+            field("raft_snapshot_receive_from", &receive.map_or(0, |p| p.from));
+            field(
+                "raft_snapshot_receive_index",
+                &receive.map_or(0, |p| p.index),
+            );
+            field(
+                "raft_snapshot_receive_bytes",
+                &receive.map_or(0, |p| p.bytes),
+            );
+            field(
+                "raft_snapshot_receive_total",
+                &receive.map_or(0, |p| p.total),
+            );
         }
         _ => {}
     }

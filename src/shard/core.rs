@@ -29,7 +29,9 @@ use super::entry::{DbCommand, Payload, ProposalTag};
 use super::read_barrier::ReadBarrier;
 use super::snapshot::{LoadedSnapshot, SnapshotError, SnapshotInfo, SnapshotStore};
 use super::snapshot_job::{SnapshotJob, SnapshotWriter, WriteResult};
-use super::snapshot_transfer::{ReceivedSnapshot, SnapshotPiece, SnapshotReceiver};
+use super::snapshot_transfer::{
+    ReceiveProgress, ReceivedSnapshot, SnapshotPiece, SnapshotReceiver,
+};
 use super::state_machine::{LoadedState, SharedUsers, StateMachine};
 use super::storage::{LogStore, PreparedSnapshot};
 use super::ShardError;
@@ -169,6 +171,8 @@ pub struct PeerProgress {
     pub state: String,
     /// Whether it is a voter (else a learner).
     pub voter: bool,
+    /// In state `snapshot`: the index of the snapshot being sent to it (else 0).
+    pub pending_snapshot: u64,
 }
 
 /// Raft role and progress, for INFO and the admin API.
@@ -208,6 +212,8 @@ pub struct RaftStatus {
     pub snapshot: Option<SnapshotInfo>,
     /// A snapshot is being written off the Raft loop.
     pub snapshot_in_progress: bool,
+    /// A leader's snapshot on its way in: being received, or loaded off the Raft loop.
+    pub snapshot_receive: Option<ReceiveProgress>,
     /// A leader is known and this node has applied everything known committed (a leader: also
     /// committed in its own term, so its log's tail from before a restart is applied too).
     pub caught_up: bool,
@@ -221,8 +227,8 @@ pub struct Shard {
     snapshots: SnapshotStore,
     /// Snapshot pieces from the leader, written to files in the snapshot folder.
     receiver: SnapshotReceiver,
-    /// The snapshot (index, term) received and being loaded off the Raft loop, if any.
-    loading: Option<(u64, u64)>,
+    /// The snapshot received and being loaded off the Raft loop, if any.
+    loading: Option<ReceiveProgress>,
     /// The loaded snapshot raft-rs accepted as its pending one, until a Ready installs it.
     accepted: Option<LoadedSnapshot>,
     last_snapshot: Option<SnapshotInfo>,
@@ -486,14 +492,15 @@ impl Shard {
     ) -> Option<ReceivedSnapshot> {
         match self.receiver.add(from, piece) {
             Ok(Some(received)) => {
-                if let Some((index, term)) = self.loading {
+                if let Some(loading) = &self.loading {
                     debug!(
-                        index,
-                        term, "dropping a snapshot received while loading one"
+                        index = loading.index,
+                        term = loading.term,
+                        "dropping a snapshot received while loading one"
                     );
                     return None;
                 }
-                self.loading = Some(received.index_term());
+                self.loading = Some(received.progress());
                 Some(received)
             }
             Ok(None) => None,
@@ -1015,6 +1022,7 @@ impl Shard {
             progress: self.progress(),
             snapshot: self.last_snapshot.clone(),
             snapshot_in_progress: self.writing.is_some(),
+            snapshot_receive: self.loading.clone().or_else(|| self.receiver.progress()),
             caught_up: raft.leader_id != 0
                 && self.applied >= raft.raft_log.committed
                 && (!self.is_leader() || raft.commit_to_current_term()),
@@ -1434,6 +1442,11 @@ impl Shard {
                 next: pr.next_idx,
                 state: format!("{:?}", pr.state).to_lowercase(),
                 voter: voters.contains(id),
+                pending_snapshot: if pr.state == ProgressState::Snapshot {
+                    pr.pending_snapshot
+                } else {
+                    0
+                },
             })
             .collect();
         out.sort_by_key(|p| p.id);

@@ -179,6 +179,44 @@ pub struct ReceivedSnapshot {
     /// The leader's `MsgSnapshot`, without data.
     pub msg: Message,
     file: TempFile,
+    total: u64,
+}
+
+/// Where a leader's snapshot on its way into this node stands, for `INFO raft`, the admin API
+/// and the dashboard: a new node shows this while it cannot serve yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveProgress {
+    /// The sending leader.
+    pub from: u64,
+    /// The snapshot's index.
+    pub index: u64,
+    /// The snapshot's term.
+    pub term: u64,
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// The file's length.
+    pub total: u64,
+    /// Receiving pieces, or loading the whole file.
+    pub stage: ReceiveStage,
+}
+
+/// The stages of [`ReceiveProgress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveStage {
+    /// Pieces are arriving.
+    Receiving,
+    /// The file is whole and being fsynced and read, off the Raft loop.
+    Loading,
+}
+
+impl ReceiveStage {
+    /// The name `INFO raft` and the admin API show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiveStage::Receiving => "receiving",
+            ReceiveStage::Loading => "loading",
+        }
+    }
 }
 
 impl ReceivedSnapshot {
@@ -186,6 +224,19 @@ impl ReceivedSnapshot {
     pub fn index_term(&self) -> (u64, u64) {
         let meta = self.msg.get_snapshot().get_metadata();
         (meta.index, meta.term)
+    }
+
+    /// What status shows while it loads.
+    pub fn progress(&self) -> ReceiveProgress {
+        let (index, term) = self.index_term();
+        ReceiveProgress {
+            from: self.msg.from,
+            index,
+            term,
+            bytes: self.total,
+            total: self.total,
+            stage: ReceiveStage::Loading,
+        }
     }
 
     /// Blocking (seconds for a large snapshot): makes the file durable and reads it, see
@@ -306,13 +357,29 @@ impl SnapshotReceiver {
         let file = TempFile::new(done.path);
         check?;
         let msg = decode_header(&piece.header, done.transfer)?;
-        Ok(Some(ReceivedSnapshot { msg, file }))
+        Ok(Some(ReceivedSnapshot {
+            msg,
+            file,
+            total: done.total,
+        }))
     }
 
-    /// Whether a transfer is under way (for tests and status).
+    /// Whether a transfer is under way (for tests).
     #[cfg(test)]
     pub fn receiving(&self) -> bool {
         self.current.is_some()
+    }
+
+    /// The transfer under way, if any.
+    pub fn progress(&self) -> Option<ReceiveProgress> {
+        self.current.as_ref().map(|r| ReceiveProgress {
+            from: r.from,
+            index: r.transfer.0,
+            term: r.transfer.1,
+            bytes: r.written,
+            total: r.total,
+            stage: ReceiveStage::Receiving,
+        })
     }
 
     fn start(&mut self, from: u64, piece: &SnapshotPiece) -> Result<(), TransferError> {
@@ -428,14 +495,30 @@ mod tests {
         assert_eq!(sent.len(), 10, "10,004 bytes in pieces of 1 KiB");
         let mut rx = SnapshotReceiver::new(to.path());
         let mut stepped = None;
+        assert_eq!(rx.progress(), None);
         for piece in &sent {
             assert!(
                 stepped.is_none(),
                 "nothing is stepped before the last piece"
             );
             stepped = rx.add(1, piece).expect("add");
+            if stepped.is_none() {
+                let progress = rx.progress().expect("under way");
+                assert_eq!(
+                    (progress.from, progress.index, progress.term, progress.total),
+                    (1, 42, 3, 10_004)
+                );
+                assert_eq!(progress.bytes, piece.offset + piece.data.len() as u64);
+                assert_eq!(progress.stage, ReceiveStage::Receiving);
+            }
         }
+        assert_eq!(rx.progress(), None, "the file is handed over");
         let received = stepped.expect("the last piece yields the snapshot");
+        let loading = received.progress();
+        assert_eq!(
+            (loading.bytes, loading.total, loading.stage),
+            (10_004, 10_004, ReceiveStage::Loading)
+        );
         assert_eq!(received.index_term(), (42, 3));
         assert_eq!(received.msg.get_msg_type(), MessageType::MsgSnapshot);
         assert!(

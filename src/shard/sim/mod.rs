@@ -522,7 +522,7 @@ impl Sim {
                 .as_ref()
                 .is_some_and(|(at, _)| *at <= now)
             {
-                self.snapshot_loaded(index);
+                self.snapshot_loaded(index)?;
             }
         }
         for index in 0..self.nodes.len() {
@@ -740,18 +740,29 @@ impl Sim {
         self.nodes[index].shard = Some(shard);
     }
 
-    /// The simulated loading thread read a received snapshot: the shard steps it.
-    fn snapshot_loaded(&mut self, index: usize) {
+    /// The simulated loading thread read a received snapshot: the shard steps it. Until then,
+    /// the node's status shows it loading.
+    fn snapshot_loaded(&mut self, index: usize) -> Result<(), String> {
         let Some((_, received)) = self.nodes[index].loading.take() else {
-            return;
+            return Ok(());
         };
         let Some(shard) = self.nodes[index].shard.as_mut() else {
-            return;
+            return Ok(());
         };
+        let shown = shard.status().snapshot_receive;
+        let expected = received.progress();
+        if shown.as_ref() != Some(&expected) {
+            return Err(format!(
+                "n{} loads snapshot {:?} but its status shows {shown:?}",
+                index + 1,
+                received.index_term()
+            ));
+        }
         shard.set_time(self.now_ms, self.now_ms);
         shard
             .snapshot_loaded(received.load())
             .expect("a node's durable log never falls behind what it acknowledged");
+        Ok(())
     }
 
     /// Sends a Ready's messages (one batch per peer, as the driver does, with the same
