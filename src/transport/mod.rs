@@ -43,6 +43,14 @@ pub const PEER_QUEUE_LEN: usize = 4096;
 pub const BULK_IN_FLIGHT: usize = 4;
 /// Incoming messages queued for the Raft loop before new ones are dropped.
 pub const INBOX_LEN: usize = 8192;
+/// Bytes of large incoming messages (snapshot pieces) queued for the Raft loop at once. A
+/// connection whose next large message would go over waits for the loop to take some, and TCP
+/// then makes the sender wait: a fast leader cannot pile a snapshot up in a slow follower's
+/// memory, nor hand its loop more than this in one round.
+pub const INBOX_BULK_BYTES: usize = 8 << 20;
+/// Messages from this size on count against [`INBOX_BULK_BYTES`]; raft messages are smaller
+/// and are dropped rather than waited for when the inbox is full.
+const BULK_MESSAGE_BYTES: usize = 64 << 10;
 /// First reconnection delay; doubles up to [`RECONNECT_MAX`].
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
 /// Longest reconnection delay.
@@ -74,6 +82,44 @@ pub struct Incoming {
     pub from: u64,
     /// The message bytes.
     pub bytes: Vec<u8>,
+    /// A large message's share of [`INBOX_BULK_BYTES`], given back when this is dropped.
+    _bulk: Option<OwnedSemaphorePermit>,
+}
+
+/// The receiving connections' way into the inbox.
+#[derive(Debug, Clone)]
+struct InboxSender {
+    tx: mpsc::Sender<Incoming>,
+    /// [`INBOX_BULK_BYTES`] in KiB.
+    bulk: Arc<Semaphore>,
+}
+
+impl InboxSender {
+    fn new(tx: mpsc::Sender<Incoming>) -> InboxSender {
+        InboxSender {
+            tx,
+            bulk: Arc::new(Semaphore::new(INBOX_BULK_BYTES >> 10)),
+        }
+    }
+
+    /// Queues a message for the Raft loop. A large one waits for room in the bulk budget
+    /// (this connection reads nothing meanwhile); a small one is dropped if the inbox is full
+    /// (the loop is behind, and Raft retries).
+    async fn deliver(&self, from: u64, bytes: Vec<u8>) {
+        let mut bulk = None;
+        if bytes.len() >= BULK_MESSAGE_BYTES {
+            let kib = (bytes.len() >> 10).min(INBOX_BULK_BYTES >> 10) as u32;
+            match Arc::clone(&self.bulk).acquire_many_owned(kib).await {
+                Ok(permit) => bulk = Some(permit),
+                Err(_) => return,
+            }
+        }
+        let _ = self.tx.try_send(Incoming {
+            from,
+            bytes,
+            _bulk: bulk,
+        });
+    }
 }
 
 /// Sends messages to peers; cheap to clone.
@@ -279,6 +325,7 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
 ) -> (Transport, mpsc::Receiver<Incoming>) {
     let (inbox_tx, inbox) = mpsc::channel(INBOX_LEN);
+    let inbox_tx = InboxSender::new(inbox_tx);
     let mut queues = HashMap::new();
     for (id, addr) in peers.iter().filter(|(id, _)| *id != identity.node_id) {
         let (queue, rx) = PeerQueue::new();
@@ -374,7 +421,7 @@ async fn send_loop(
 async fn accept_loop(
     identity: Identity,
     listener: TcpListener,
-    inbox: mpsc::Sender<Incoming>,
+    inbox: InboxSender,
     directory: PeerDirectory,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -408,7 +455,7 @@ async fn receive(
     identity: Identity,
     mut stream: TcpStream,
     addr: SocketAddr,
-    inbox: mpsc::Sender<Incoming>,
+    inbox: InboxSender,
     directory: PeerDirectory,
 ) -> Result<(), FrameError> {
     let hello = tokio::time::timeout(
@@ -431,8 +478,7 @@ async fn receive(
     let mut stream = BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     loop {
         let bytes = frame::read(&mut stream).await?;
-        // A full inbox means the Raft loop is behind; dropping is safe (Raft retries).
-        let _ = inbox.try_send(Incoming { from, bytes });
+        inbox.deliver(from, bytes).await;
     }
 }
 
@@ -552,6 +598,39 @@ mod tests {
                 admin: SocketAddr::from(([0, 0, 0, 0], port + 2)),
             },
         }
+    }
+
+    #[tokio::test]
+    async fn large_messages_wait_for_the_loop_and_small_ones_never_do() {
+        let (tx, mut rx) = mpsc::channel(INBOX_LEN);
+        let inbox = InboxSender::new(tx);
+        let piece = || vec![7u8; 1 << 20];
+        for _ in 0..INBOX_BULK_BYTES >> 20 {
+            inbox.deliver(2, piece()).await;
+        }
+        let wait = Duration::from_millis(50);
+        let over = tokio::time::timeout(wait, inbox.deliver(2, piece())).await;
+        assert!(over.is_err(), "the budget is spent: the next piece waits");
+        // Raft messages still get through meanwhile.
+        inbox.deliver(3, vec![1u8; 100]).await;
+        // The loop takes one piece: its share comes back, and the next piece goes in.
+        let taken = rx.recv().await.expect("a piece");
+        assert_eq!(taken.bytes.len(), 1 << 20);
+        drop(taken);
+        tokio::time::timeout(wait, inbox.deliver(2, piece()))
+            .await
+            .expect("room again");
+        let mut queued = Vec::new();
+        while let Ok(incoming) = rx.try_recv() {
+            queued.push((incoming.from, incoming.bytes.len()));
+        }
+        let pieces = queued.iter().filter(|(_, len)| *len == 1 << 20).count();
+        assert_eq!(pieces, INBOX_BULK_BYTES >> 20);
+        assert!(queued.contains(&(3, 100)));
+        // One message larger than the whole budget still goes through, alone.
+        drop(queued);
+        inbox.deliver(2, vec![0u8; INBOX_BULK_BYTES + 1]).await;
+        assert_eq!(rx.recv().await.map(|m| m.bytes.len()), Some(INBOX_BULK_BYTES + 1));
     }
 
     #[tokio::test]
