@@ -444,6 +444,15 @@ impl Shard {
     /// under the lease it granted. (Running nodes refuse votes while they hear from a leader:
     /// raft-rs's check-quorum lease.)
     pub fn step(&mut self, msg: Message) -> Result<(), ShardError> {
+        if msg.get_msg_type() == MessageType::MsgSnapshot {
+            // A snapshot travels as pieces of its file (`receive_snapshot_piece`); raft-rs
+            // would accept this one, and the install that follows would find no file.
+            warn!(
+                from = msg.from,
+                "dropping a snapshot message that came without its file"
+            );
+            return Ok(());
+        }
         if self.refuses_votes_after_start(&msg) {
             debug!(
                 from = msg.from,
@@ -474,10 +483,14 @@ impl Shard {
                 msg.commit
             )));
         }
+        self.step_raft(msg);
+        Ok(())
+    }
+
+    fn step_raft(&mut self, msg: Message) {
         if let Err(e) = self.raw.step(msg) {
             debug!(error = %e, "raft ignored a peer message");
         }
-        Ok(())
     }
 
     /// Takes a piece of a snapshot from the leader `from`. Once the last piece is in and the
@@ -513,29 +526,33 @@ impl Shard {
 
     /// A received snapshot was loaded (or failed to): steps its message, and keeps the loaded
     /// state if raft-rs accepts it, for the Ready that installs it. A snapshot that failed to
-    /// load is dropped with a warning: the leader sends it again. Only stepping can fail the
-    /// shard.
+    /// load is dropped with a warning: the leader sends it again. Returns the loaded snapshot
+    /// no longer wanted (raft-rs ignored it as stale, or it replaced an older accepted one):
+    /// freeing millions of keys takes a while, so the caller drops it off the Raft loop.
     pub fn snapshot_loaded(
         &mut self,
         result: Result<(Message, LoadedSnapshot), SnapshotError>,
-    ) -> Result<(), ShardError> {
+    ) -> Option<LoadedSnapshot> {
         self.loading = None;
         let (msg, loaded) = match result {
             Ok(loaded) => loaded,
             Err(e) => {
                 warn!(error = %e, "dropping a received snapshot that did not load");
-                return Ok(());
+                return None;
             }
         };
-        self.step(msg)?;
+        self.step_raft(msg);
         let pending = self.raw.snap().map(|s| {
             let meta = s.get_metadata();
             (meta.index, meta.term)
         });
         if pending == Some(loaded.index_term()) {
-            self.accepted = Some(loaded);
+            self.accepted.replace(loaded)
+        } else {
+            let (index, term) = loaded.index_term();
+            info!(index, term, "raft-rs ignored a received snapshot (stale)");
+            Some(loaded)
         }
-        Ok(())
     }
 
     /// The file that holds this node's snapshot `index`/`term` (what the leader streams).

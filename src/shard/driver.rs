@@ -373,8 +373,8 @@ impl Driver {
                 }
                 loaded = loaded_snapshot(&mut self.loading) => {
                     self.loading = None;
-                    if let Err(e) = self.shard.snapshot_loaded(loaded) {
-                        return Err(self.fail_all(e.to_string()));
+                    if let Some(unwanted) = self.shard.snapshot_loaded(loaded) {
+                        tokio::task::spawn_blocking(move || drop(unwanted));
                     }
                 }
                 Some(()) = self.snapshot_written.recv() => {

@@ -173,8 +173,11 @@ pub struct SnapshotReceiver {
 }
 
 /// A whole snapshot file from the leader, its checksum checked, with the raft message to step
-/// once it is loaded ([`ReceivedSnapshot::load`]). Dropping it deletes the file.
+/// once it is loaded ([`ReceivedSnapshot::load`]). Dropping it deletes the file; the shard
+/// that handed it out waits for its outcome (`Shard::snapshot_loaded`), and drops the leader's
+/// entries until then.
 #[derive(Debug)]
+#[must_use = "the shard waits for Shard::snapshot_loaded with this snapshot's outcome"]
 pub struct ReceivedSnapshot {
     /// The leader's `MsgSnapshot`, without data.
     pub msg: Message,

@@ -630,7 +630,10 @@ mod tests {
         // One message larger than the whole budget still goes through, alone.
         drop(queued);
         inbox.deliver(2, vec![0u8; INBOX_BULK_BYTES + 1]).await;
-        assert_eq!(rx.recv().await.map(|m| m.bytes.len()), Some(INBOX_BULK_BYTES + 1));
+        assert_eq!(
+            rx.recv().await.map(|m| m.bytes.len()),
+            Some(INBOX_BULK_BYTES + 1)
+        );
     }
 
     #[tokio::test]

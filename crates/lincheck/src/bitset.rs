@@ -22,6 +22,10 @@ impl BitSet {
     pub(crate) fn remove(&mut self, index: usize) {
         self.words[index / 64] &= !(1 << (index % 64));
     }
+
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        self.words[index / 64] & (1 << (index % 64)) != 0
+    }
 }
 
 #[cfg(test)]
@@ -34,6 +38,7 @@ mod tests {
         let mut set = empty.clone();
         set.insert(0);
         set.insert(129);
+        assert!(set.contains(129) && !set.contains(128));
         assert_ne!(set, empty);
         set.remove(0);
         set.remove(129);

@@ -23,7 +23,7 @@ use std::fmt;
 
 use crate::budget::Budget;
 use crate::check::{check, CheckResult};
-use crate::history::Operation;
+use crate::history::{Operation, Outcome};
 use crate::model::{Model, Partition};
 
 /// A single-key command as a client issued it.
@@ -147,7 +147,8 @@ impl Model for KvModel {
         Some(apply(state, input).0)
     }
 
-    /// One partition per key, in key order, labelled with the key.
+    /// One partition per key, in key order, labelled with the key, without the unknown
+    /// writes nothing could have observed (see [`drop_unobserved_sets`]).
     fn partition(&self, history: &[Operation<KvInput, KvOutput>]) -> Vec<Partition> {
         let mut by_key: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
         for (index, op) in history.iter().enumerate() {
@@ -157,10 +158,44 @@ impl Model for KvModel {
             .into_iter()
             .map(|(key, ops)| Partition {
                 label: key.escape_ascii().to_string(),
-                ops,
+                ops: drop_unobserved_sets(history, ops),
             })
             .collect()
     }
+}
+
+/// Leaves out of one key's operations (`ops`, indexes into `history`) every `SET` whose
+/// outcome is unknown and whose value no `GET` returned, when the key sees nothing but `SET`
+/// and `GET`. Such a write changes no verdict: had it taken effect, every `GET` until the next
+/// write would have returned its value, so none ran in between, and a linearization without it
+/// stays one (the other way, it may always be placed last). Left in, each one stays pending to
+/// the end of the history and multiplies the states the search must visit: a few dozen of them
+/// (clients killed mid-write) can make a check of thousands of operations run out of budget.
+/// Other commands on the key (`DEL`'s count, `INCR`'s or `APPEND`'s result) could observe a
+/// write without returning its value, so their keys are left whole.
+fn drop_unobserved_sets(history: &[Operation<KvInput, KvOutput>], ops: Vec<usize>) -> Vec<usize> {
+    let only_get_set = ops
+        .iter()
+        .all(|&i| matches!(history[i].input, KvInput::Get { .. } | KvInput::Set { .. }));
+    if !only_get_set {
+        return ops;
+    }
+    let read: std::collections::HashSet<&[u8]> = ops
+        .iter()
+        .filter_map(|&i| match &history[i].output {
+            Outcome::Returned(KvOutput::Value(Some(v))) => Some(v.as_slice()),
+            _ => None,
+        })
+        .collect();
+    ops.into_iter()
+        .filter(|&i| {
+            let op = &history[i];
+            !matches!(
+                (&op.input, &op.output),
+                (KvInput::Set { value, .. }, Outcome::Unknown) if !read.contains(value.as_slice())
+            )
+        })
+        .collect()
 }
 
 /// Checks a key-value history key by key; a violation names the key as its `label`.
@@ -262,6 +297,138 @@ impl fmt::Debug for KvOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Op = Operation<KvInput, KvOutput>;
+
+    fn done(call: u64, ret: u64, input: KvInput, output: KvOutput) -> Op {
+        Operation::returned(1, call, ret, input, output)
+    }
+
+    fn got(call: u64, ret: u64, value: &str) -> Op {
+        done(
+            call,
+            ret,
+            KvInput::get("k"),
+            KvOutput::Value(Some(value.into())),
+        )
+    }
+
+    fn kept(history: &[Op]) -> Vec<usize> {
+        KvModel.partition(history).remove(0).ops
+    }
+
+    #[test]
+    fn unknown_sets_nobody_read_are_left_out_and_change_no_verdict() {
+        let set = |call, ret, v: &str| done(call, ret, KvInput::set("k", v), KvOutput::Ok);
+        let lost = |call, v: &str| Operation::unknown(2, call, KvInput::set("k", v));
+        // Two unknown writes nobody read, one unknown write a read returned.
+        let history = vec![
+            set(0, 10, "a"),
+            lost(5, "x"),
+            got(20, 30, "a"),
+            lost(25, "y"),
+            lost(26, "z"),
+            got(40, 50, "z"),
+        ];
+        assert_eq!(kept(&history), vec![0, 2, 4, 5]);
+        assert_eq!(
+            check_kv(&history, Budget::steps(10_000)),
+            CheckResult::Linearizable
+        );
+        // A stale read stays a violation with an unread unknown write beside it.
+        let stale = vec![
+            set(0, 10, "a"),
+            set(20, 30, "b"),
+            lost(35, "w"),
+            got(40, 50, "a"),
+        ];
+        assert_eq!(kept(&stale), vec![0, 1, 3]);
+        assert!(matches!(
+            check_kv(&stale, Budget::steps(10_000)),
+            CheckResult::NotLinearizable { .. }
+        ));
+        // INCR could observe a write without returning its value: such keys stay whole.
+        let counted = vec![
+            Operation::unknown(2, 0, KvInput::set("k", "5")),
+            done(10, 20, KvInput::incr("k", 1), KvOutput::Incr(Ok(6))),
+        ];
+        assert_eq!(kept(&counted), vec![0, 1]);
+        assert_eq!(
+            check_kv(&counted, Budget::steps(10_000)),
+            CheckResult::Linearizable
+        );
+    }
+
+    #[test]
+    fn many_unread_unknown_writes_cost_nothing() {
+        // Two clients write a register concurrently and a third reads the winner, round after
+        // round; 30 writers died mid-write (outcome unknown, value never read). Each such write
+        // would stay pending to the end and multiply the states a search visits whenever it
+        // backtracks; left out, the check fits a small, fixed budget.
+        let mut history = Vec::new();
+        let mut t = 0;
+        for i in 0..600u64 {
+            let (a, b) = (format!("a{i}"), format!("b{i}"));
+            history.push(done(t, t + 20, KvInput::set("k", a.as_str()), KvOutput::Ok));
+            history.push(done(
+                t + 5,
+                t + 25,
+                KvInput::set("k", b.as_str()),
+                KvOutput::Ok,
+            ));
+            history.push(got(t + 30, t + 35, &b));
+            if i % 20 == 0 {
+                history.push(Operation::unknown(
+                    9,
+                    t + 1,
+                    KvInput::set("k", format!("lost{i}")),
+                ));
+            }
+            t += 40;
+        }
+        assert_eq!(kept(&history).len(), 1_800);
+        assert_eq!(
+            check_kv(&history, Budget::steps(200_000)),
+            CheckResult::Linearizable
+        );
+    }
+
+    #[test]
+    fn identical_unknown_increments_are_tried_in_call_order_only() {
+        // 40 clients died in the middle of INCR; the next INCR says 20 of them took effect,
+        // the one after that 25. Which 20 is the same question asked C(40, 20) ways unless the
+        // search takes identical unknown operations in call order.
+        let mut history: Vec<Op> = (0..40)
+            .map(|i| Operation::unknown(10 + i, i, KvInput::incr("k", 1)))
+            .collect();
+        history.push(done(
+            100,
+            110,
+            KvInput::incr("k", 1),
+            KvOutput::Incr(Ok(21)),
+        ));
+        history.push(done(
+            120,
+            130,
+            KvInput::incr("k", 1),
+            KvOutput::Incr(Ok(27)),
+        ));
+        assert_eq!(
+            check_kv(&history, Budget::steps(100_000)),
+            CheckResult::Linearizable
+        );
+        // 100 after 27 needs 72 more of them, and 15 are left: still caught.
+        history.push(done(
+            140,
+            150,
+            KvInput::incr("k", 1),
+            KvOutput::Incr(Ok(100)),
+        ));
+        assert!(matches!(
+            check_kv(&history, Budget::steps(100_000)),
+            CheckResult::NotLinearizable { .. }
+        ));
+    }
 
     #[test]
     fn integers_parse_like_redis() {

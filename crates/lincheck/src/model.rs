@@ -19,8 +19,9 @@ use crate::history::Operation;
 pub trait Model {
     /// The object's state between operations; cloned and hashed on every step.
     type State: Clone + Eq + Hash + Debug;
-    /// An operation as the client issued it.
-    type Input: Debug;
+    /// An operation as the client issued it. Equal inputs must mean the same operation: the
+    /// search treats unknown-outcome operations with equal inputs as interchangeable.
+    type Input: Debug + PartialEq;
     /// A response as the client received it.
     type Output: Debug + PartialEq;
 
@@ -50,8 +51,10 @@ pub trait Model {
     /// Linearizability is *local* (Herlihy & Wing): a history of independent
     /// objects is linearizable if and only if each object's sub-history is. Checking
     /// k keys of n/k operations each is exponentially cheaper than one history
-    /// of n. Every operation must be in exactly one partition. The default is
-    /// one partition holding everything.
+    /// of n. Every operation must be in exactly one partition, except an
+    /// operation of unknown outcome the model knows changes no verdict (nothing
+    /// could have observed it), which it may leave out. The default is one
+    /// partition holding everything.
     fn partition(&self, history: &[Operation<Self::Input, Self::Output>]) -> Vec<Partition> {
         vec![Partition {
             label: String::from("all"),

@@ -22,6 +22,13 @@
 //! everything else. Their return events sit at +infinity, so they are candidates
 //! from their call onwards and never force a backtrack before that point.
 //!
+//! Unknown-outcome operations with equal inputs (clients that died in the middle of the same
+//! `INCR`) are interchangeable: a linearization that uses some of them can use the earliest
+//! called ones instead, since an earlier call only widens where one may go and neither output
+//! is known. So the search takes them only in call order ([`Search::twin_before`]). Without
+//! that rule, k such operations of which j took effect give C(k, j) equivalent linearized sets,
+//! each explored (and cached) on its own, and a few dozen make a check run out of budget.
+//!
 //! It is iterative (the stack is a `Vec`), so deep histories cannot overflow
 //! the thread stack, and every iteration is paid for by the [`Meter`].
 
@@ -81,6 +88,9 @@ struct Search<'a, M: Model> {
     cache: HashSet<(BitSet, M::State)>,
     /// Operations with a response that are not linearized yet; success at zero.
     returned_left: usize,
+    /// For an unknown-outcome operation, the one with an equal input called just before it
+    /// (partition-local): it may be linearized only after that one (see the module docs).
+    twin_before: Vec<Option<usize>>,
     deepest: Deepest,
 }
 
@@ -102,6 +112,7 @@ impl<'a, M: Model> Search<'a, M> {
             stack: Vec::new(),
             cache: HashSet::new(),
             returned_left: ops.iter().filter(|&&i| history[i].is_returned()).count(),
+            twin_before: twins_before(history, ops),
             deepest,
         }
     }
@@ -137,6 +148,9 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Linearizes `op` next if the model allows it and the result is unexplored.
     fn try_linearize(&mut self, op: usize) -> bool {
+        if self.twin_before[op].is_some_and(|twin| !self.linearized.contains(twin)) {
+            return false;
+        }
         let Some(after) = self.step(op) else {
             return false;
         };
@@ -197,6 +211,25 @@ impl<'a, M: Model> Search<'a, M> {
             stuck: global(self.deepest.stuck),
         }
     }
+}
+
+/// For each operation of `ops` (partition-local), the unknown-outcome operation with an equal
+/// input called just before it, if it is one of unknown outcome too.
+fn twins_before<I: PartialEq, O>(history: &[Operation<I, O>], ops: &[usize]) -> Vec<Option<usize>> {
+    let mut unknown: Vec<usize> = (0..ops.len())
+        .filter(|&local| !history[ops[local]].is_returned())
+        .collect();
+    unknown.sort_by_key(|&local| (history[ops[local]].call, local));
+    let mut twin_before = vec![None; ops.len()];
+    for (position, &local) in unknown.iter().enumerate() {
+        let input = &history[ops[local]].input;
+        twin_before[local] = unknown[..position]
+            .iter()
+            .rev()
+            .find(|&&earlier| history[ops[earlier]].input == *input)
+            .copied();
+    }
+    twin_before
 }
 
 /// An operation's interval as the event list sees it.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tinkerdb_lincheck::{check, Budget, CheckResult, Model, Operation, Outcome};
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum QueueInput {
     Push(u32),
     Pop,

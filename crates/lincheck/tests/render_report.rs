@@ -7,14 +7,15 @@ use common::*;
 use tinkerdb_lincheck::kv::KvInput;
 use tinkerdb_lincheck::{render, CheckResult};
 
-const STALE_READ_REPORT: &str = r#"NOT LINEARIZABLE: partition x (4 operations)
-longest linearizable prefix (order 1, 2, ...): #0 #1 #2
+/// #2, a write of unknown outcome whose value no read returned, changes no verdict and is left
+/// out of the check (`kv::KvModel::partition`), so the report skips it.
+const STALE_READ_REPORT: &str = r#"NOT LINEARIZABLE: partition x (3 operations)
+longest linearizable prefix (order 1, 2, ...): #0 #1
 none of these can come next (STUCK): #3
 
     op client         call          ret  timeline                                  operation
     #0      1            0           10  [===]                                     Set { key: "x", value: "1" } -> Ok  order 1
     #1      1           20           30           [====]                           Set { key: "x", value: "2" } -> Ok  order 2
-    #2      3           25            ?              [-------------------------->  Set { key: "x", value: "3" } -> ? (outcome unknown)  order 3
     #3      2           60           80                               [=========]  Get { key: "x" } -> Value(Some("1"))  STUCK
 "#;
 
