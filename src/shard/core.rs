@@ -229,6 +229,8 @@ pub struct Shard {
     receiver: SnapshotReceiver,
     /// The snapshot received and being loaded off the Raft loop, if any.
     loading: Option<ReceiveProgress>,
+    /// The term of the leader that sent it.
+    loading_term: u64,
     /// The loaded snapshot raft-rs accepted as its pending one, until a Ready installs it.
     accepted: Option<LoadedSnapshot>,
     last_snapshot: Option<SnapshotInfo>,
@@ -376,6 +378,7 @@ impl Shard {
             sm,
             receiver: SnapshotReceiver::new(snapshots.dir()),
             loading: None,
+            loading_term: 0,
             accepted: None,
             snapshots,
             last_snapshot: snapshot,
@@ -464,10 +467,15 @@ impl Shard {
             self.answer_read_index_from_lease(&msg);
             return Ok(());
         }
-        if msg.get_msg_type() == MessageType::MsgAppend && self.loading.is_some() {
+        if msg.get_msg_type() == MessageType::MsgAppend
+            && self.loading.is_some()
+            && msg.term <= self.loading_term
+        {
             // This node is far behind (it needs the snapshot being loaded): rejecting the
             // entries would make the leader send the snapshot again. Unanswered, the leader
-            // retries after a heartbeat, by when the snapshot is installed.
+            // retries after a heartbeat, by when the snapshot is installed. A newer leader's
+            // entries are answered: the snapshot being loaded will be stale, and that leader
+            // must learn what this node lacks to send its own.
             return Ok(());
         }
         if msg.get_msg_type() == MessageType::MsgHeartbeat
@@ -514,6 +522,7 @@ impl Shard {
                     return None;
                 }
                 self.loading = Some(received.progress());
+                self.loading_term = received.msg.term;
                 Some(received)
             }
             Ok(None) => None,
