@@ -56,9 +56,18 @@ pub enum NodeError {
 
 /// Runs a node until it is told to stop. Blocks the calling thread.
 pub fn run(config: Config) -> Result<(), NodeError> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One thread: tokio's single-threaded scheduler, which skips the work-stealing machinery
+    // a multi-threaded runtime keeps up even with one worker (10-20% more `-P 1` SETs on a
+    // three-node cluster of two cores, see docs/OPERATIONS.md "Sizing a node").
+    let threads = config.runtime_threads();
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
     builder.enable_all().thread_name("tinkerdb-io");
-    builder.worker_threads(config.runtime_threads());
     let runtime = builder.build().map_err(NodeError::Runtime)?;
     // Every log line of this node (its tasks included) carries its id.
     let span = tracing::info_span!("node", node = config.node_id);
