@@ -141,11 +141,16 @@ cleanup() {
 
 free_port() {
     local try port
+    # Callers run this in $(...), a subshell: the ports handed out so far live in a file under
+    # $work (a variable set here would be lost, and two calls could return the same port).
+    local ledger="${work:-/tmp}/.ports-handed-out"
+    [ -f "$ledger" ] && used_ports=" $(tr '\n' ' ' <"$ledger")"
     for ((try = 0; try < PORT_TRIES_MAX; try++)); do
         port=$((PORT_MIN + RANDOM % PORT_SPAN))
         case "$used_ports" in *" $port "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             used_ports+="$port "
+            [ -n "$work" ] && echo "$port" >>"$ledger"
             echo "$port"
             return 0
         fi
