@@ -1666,6 +1666,7 @@ mod tests {
                 dir: self.dir.path().join("wal"),
                 segment_bytes: 1 << 20,
                 sync: SyncPolicy::Always,
+                spare_segment: false,
             }
         }
 

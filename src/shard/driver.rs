@@ -64,6 +64,7 @@ pub fn start(
         dir: config.data_dir.join("wal"),
         segment_bytes: config.wal_segment_bytes,
         sync,
+        spare_segment: true,
     })
     .map_err(|e| fatal(&e))?;
     let fsyncs = metrics.clone();

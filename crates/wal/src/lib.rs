@@ -41,7 +41,9 @@
 //! filled with real zeros (in 1 MiB writes: `set_len` or `fallocate` alone would leave holes or
 //! unwritten extents whose first write again needs a metadata commit), `fsync`ed, and the
 //! directory `fsync`ed, before any record is written to it; records then overwrite the zeros in
-//! place. The cost is writing `segment_bytes` of zeros at each rotation, in the write path.
+//! place. The cost is writing `segment_bytes` of zeros per segment: done ahead of time on a
+//! thread of its own (a spare file, `*.spare`, that the next rotation renames into place), so
+//! commits do not wait for it unless segments fill faster than zeros can be written.
 //!
 //! # Invariants
 //! - Only the newest segment is written. Before rotating, the old segment is fsynced; the new one

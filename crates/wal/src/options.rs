@@ -35,11 +35,16 @@ pub struct WalOptions {
     /// Size of each segment file: new segments are preallocated (filled with zeros) to this
     /// size, and the WAL rotates before a batch that would not fit in the remaining space, or
     /// after a sync that leaves the segment full. Only a single batch bigger than a whole
-    /// segment makes a file grow past it. Rotation writes this many bytes of zeros, in the
-    /// write path, so keep it in the tens of MiB at most.
+    /// segment makes a file grow past it. Each segment costs this many bytes of zeros, written
+    /// ahead of time with `spare_segment` (else at the rotation, in the write path), so keep it
+    /// in the tens of MiB at most.
     pub segment_bytes: u64,
     /// When appends become durable.
     pub sync: SyncPolicy,
+    /// Preallocate the next segment on a thread of its own, so that a rotation is a rename
+    /// (one more segment's worth of disk). Off where something else owns the directory's
+    /// contents between opens (the cluster simulator rebuilds it after each simulated crash).
+    pub spare_segment: bool,
 }
 
 impl WalOptions {
@@ -49,6 +54,7 @@ impl WalOptions {
             dir: dir.into(),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             sync: SyncPolicy::Always,
+            spare_segment: true,
         }
     }
 }

@@ -25,7 +25,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, WalError};
@@ -33,7 +34,7 @@ use crate::options::{FsyncObserver, SyncPolicy, WalOptions, WalStats};
 use crate::record::{self, HardState, Record};
 use crate::recovery::{self, GroupLog, Recovered};
 use crate::segment::{self, SegmentInfo};
-use crate::writer::SegmentWriter;
+use crate::writer::{SegmentWriter, SPARE_SUFFIX};
 
 /// The encode buffer keeps at most this much capacity between appends, so one huge batch does
 /// not pin its memory forever.
@@ -54,6 +55,10 @@ pub struct Wal {
     poisoned: Option<String>,
     stats: WalStats,
     fsync_observer: Option<FsyncObserver>,
+    /// The next segment, being preallocated on a thread of its own (see
+    /// [`SegmentWriter::prepare_spare`]): a rotation adopts it, so the write path never writes
+    /// a segment's worth of zeros.
+    spare: Option<JoinHandle<Result<PathBuf>>>,
 }
 
 /// What the writer must know about a group: its metadata to copy on rotation, and the order
@@ -173,6 +178,7 @@ impl Wal {
     /// a fresh preallocated segment at once.
     pub fn open(opts: WalOptions) -> Result<(Wal, Recovered)> {
         fs::create_dir_all(&opts.dir).map_err(|e| WalError::io(&opts.dir, e))?;
+        remove_spares(&opts.dir)?;
         let (recovered, mut infos) = recovery::recover(&opts.dir)?;
         let mut stats = WalStats::default();
         let mut rotate_now = false;
@@ -206,12 +212,14 @@ impl Wal {
             poisoned: None,
             stats,
             fsync_observer: None,
+            spare: None,
         };
         if rotate_now {
             wal.rotate()?;
         } else if !wal.sealed.is_empty() {
             wal.restate_metadata()?;
         }
+        wal.prepare_spare();
         Ok((wal, recovered))
     }
 
@@ -413,9 +421,25 @@ impl Wal {
             "rotation must follow a sync of the old segment"
         );
         let seq = self.active.info().seq + 1;
-        let next = SegmentWriter::create(&self.opts.dir, seq, self.opts.segment_bytes)?;
-        segment::sync_dir(&self.opts.dir)?;
-        self.stats.fsyncs += 2;
+        let (dir, size) = (&self.opts.dir, self.opts.segment_bytes);
+        // The spare is usually ready; if not, waiting for it is no slower than starting over.
+        let spare = self.spare.take().map(|thread| thread.join());
+        let next = match spare {
+            Some(Ok(Ok(path))) => {
+                SegmentWriter::adopt_spare(&path, dir, seq, size).or_else(|e| {
+                    tracing::warn!(error = %e, "cannot use the spare WAL segment; creating one");
+                    let _ = fs::remove_file(&path);
+                    self.stats.fsyncs += 1;
+                    SegmentWriter::create(dir, seq, size)
+                })?
+            }
+            _ => {
+                self.stats.fsyncs += 1;
+                SegmentWriter::create(dir, seq, size)?
+            }
+        };
+        segment::sync_dir(dir)?;
+        self.stats.fsyncs += 1;
         let sealed = std::mem::replace(&mut self.active, next).into_info();
         tracing::debug!(
             sealed = sealed.seq,
@@ -435,7 +459,21 @@ impl Wal {
         if self.unsynced {
             self.sync_active()?;
         }
+        self.prepare_spare();
         Ok(())
+    }
+
+    /// Starts preallocating the next segment on a thread of its own, unless one is under way.
+    /// Without a thread, the next rotation preallocates in the write path, as it always could.
+    fn prepare_spare(&mut self) {
+        if self.spare.is_some() || !self.opts.spare_segment {
+            return;
+        }
+        let (dir, size) = (self.opts.dir.clone(), self.opts.segment_bytes);
+        self.spare = std::thread::Builder::new()
+            .name("wal-spare".into())
+            .spawn(move || SegmentWriter::prepare_spare(&dir, size))
+            .ok();
     }
 
     /// Writes every group's latest metadata into the active segment and syncs it. Needed at
@@ -490,4 +528,16 @@ impl Wal {
     pub fn dir(&self) -> &Path {
         &self.opts.dir
     }
+}
+
+/// Deletes spare segments left by an earlier run (a crash, or a WAL dropped while preparing
+/// one): they hold nothing, and a new one is prepared.
+fn remove_spares(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| WalError::io(dir, e))? {
+        let path = entry.map_err(|e| WalError::io(dir, e))?.path();
+        if path.to_string_lossy().ends_with(SPARE_SUFFIX) {
+            fs::remove_file(&path).map_err(|e| WalError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }

@@ -15,7 +15,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, WalError};
@@ -23,6 +24,14 @@ use crate::segment::{self, SegmentInfo};
 
 /// Zeros are written in chunks of this size when preallocating.
 const PREALLOCATE_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Suffix of a spare segment prepared in the background ([`SegmentWriter::prepare_spare`]):
+/// not a segment name, so recovery never reads one, and the WAL deletes them when it opens.
+pub(crate) const SPARE_SUFFIX: &str = ".spare";
+
+/// Numbers spare files, so that a spare still being written by a WAL that was dropped never
+/// shares a name with a newer one.
+static NEXT_SPARE: AtomicU64 = AtomicU64::new(0);
 
 /// The open, newest segment.
 #[derive(Debug)]
@@ -37,13 +46,41 @@ impl SegmentWriter {
     /// caller syncs the directory before writing records to it.
     pub fn create(dir: &Path, seq: u64, size: u64) -> Result<Self> {
         let path = dir.join(segment::file_name(seq));
-        let mut file = OpenOptions::new()
-            .create(true)
+        let file = create_preallocated(&path, size)?;
+        let mut info = SegmentInfo::new(seq, path);
+        info.allocated = size;
+        Ok(SegmentWriter { file, info })
+    }
+
+    /// Blocking (it writes `size` bytes): creates a spare segment file in `dir`, preallocated and
+    /// `fsync`ed as [`SegmentWriter::create`] would, for a later rotation to adopt. Run off the
+    /// write path, so that a rotation is a rename instead of writing a whole segment of zeros.
+    pub fn prepare_spare(dir: &Path, size: u64) -> Result<PathBuf> {
+        let n = NEXT_SPARE.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("next-{}-{n}{SPARE_SUFFIX}", std::process::id()));
+        create_preallocated(&path, size)?;
+        Ok(path)
+    }
+
+    /// Makes the spare file `spare` (from [`SegmentWriter::prepare_spare`] with the same `size`)
+    /// segment `seq` in `dir`, positioned to write at offset 0. The caller syncs the directory
+    /// before writing records to it, as after [`SegmentWriter::create`].
+    pub fn adopt_spare(spare: &Path, dir: &Path, seq: u64, size: u64) -> Result<Self> {
+        let on_disk = std::fs::metadata(spare)
+            .map_err(|e| WalError::io(spare, e))?
+            .len();
+        if on_disk != size {
+            return Err(WalError::io(
+                spare,
+                std::io::Error::other(format!("spare segment holds {on_disk} bytes, not {size}")),
+            ));
+        }
+        let path = dir.join(segment::file_name(seq));
+        std::fs::rename(spare, &path).map_err(|e| WalError::io(&path, e))?;
+        let file = OpenOptions::new()
             .write(true)
-            .truncate(true)
             .open(&path)
             .map_err(|e| WalError::io(&path, e))?;
-        preallocate(&mut file, size).map_err(|e| WalError::io(&path, e))?;
         let mut info = SegmentInfo::new(seq, path);
         info.allocated = size;
         Ok(SegmentWriter { file, info })
@@ -103,6 +140,18 @@ impl SegmentWriter {
     pub fn into_info(self) -> SegmentInfo {
         self.info
     }
+}
+
+/// Creates (or empties) the file at `path` and preallocates it to `size` zeros, durably.
+fn create_preallocated(path: &Path, size: u64) -> Result<File> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| WalError::io(path, e))?;
+    preallocate(&mut file, size).map_err(|e| WalError::io(path, e))?;
+    Ok(file)
 }
 
 /// Writes `size` zero bytes to the (empty) `file`, makes them and the file's size durable, and

@@ -326,3 +326,77 @@ fn compat_a_log_written_without_preallocation_opens_and_rotates_to_a_preallocate
         before.groups[&1].hard_state
     );
 }
+
+/// Spare segment files in `dir`, and their lengths.
+fn spares(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".spare"))
+        .map(|p| {
+            let len = file_len(&p);
+            (p, len)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Waits (bounded) until `dir` holds exactly one spare of `len` bytes, and returns it.
+fn wait_for_spare(dir: &std::path::Path, len: u64) -> std::path::PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = spares(dir);
+        if found.len() == 1 && found[0].1 == len {
+            return found[0].0.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no spare segment of {len} bytes: {found:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_next_segment_is_preallocated_in_the_background_and_a_rotation_adopts_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let segment_bytes = 4096;
+    let (mut wal, _) = Wal::open(options(dir.path(), segment_bytes)).unwrap();
+    let spare = wait_for_spare(dir.path(), segment_bytes);
+    let inode = fs::metadata(&spare).unwrap().ino();
+    let mut last = 0;
+    while segments(dir.path()).len() < 2 {
+        last += 1;
+        assert!(last < 1_000, "the WAL never rotated");
+        write(
+            &mut wal,
+            &[entries(1, last, last, 1), hard_state(1, 1, 1, last)],
+        );
+    }
+    let adopted = segments(dir.path())[1].clone();
+    assert_eq!(
+        fs::metadata(&adopted).unwrap().ino(),
+        inode,
+        "the rotation renamed the spare into place"
+    );
+    assert_eq!(file_len(&adopted), segment_bytes);
+    assert!(zeros_from(&adopted, data_len(&adopted)));
+    assert!(!spare.exists());
+    let next = wait_for_spare(dir.path(), segment_bytes);
+    assert_ne!(
+        next, spare,
+        "a new spare is prepared for the rotation after"
+    );
+    drop(wal);
+
+    // A spare left behind (a crash while one was prepared) holds nothing: the WAL deletes it
+    // when it opens, and recovery never reads it.
+    let leftover = dir.path().join("next-1-99.spare");
+    fs::write(&leftover, b"not zeros").unwrap();
+    let (_, recovered) = Wal::open(options(dir.path(), segment_bytes)).unwrap();
+    assert!(!leftover.exists() && !next.exists());
+    let expected: Vec<_> = (1..=last).map(|i| (i, 1)).collect();
+    assert_eq!(index_terms(&recovered.groups[&1]), expected);
+}

@@ -105,6 +105,9 @@ impl Disk {
             dir: dir.clone(),
             segment_bytes: SEGMENT_BYTES,
             sync: SyncPolicy::Always,
+            // The simulated disk rewrites this folder after every crash: no thread may write
+            // into it behind its back (and the run stays deterministic).
+            spare_segment: false,
         };
         let (mut wal, _) = Wal::open(options.clone()).map_err(|e| format!("WAL open: {e}"))?;
         for batch in &self.durable {

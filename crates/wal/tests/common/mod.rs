@@ -16,6 +16,7 @@ pub fn options(dir: &Path, segment_bytes: u64) -> WalOptions {
         dir: dir.to_path_buf(),
         segment_bytes,
         sync: SyncPolicy::Always,
+        spare_segment: true,
     }
 }
 
