@@ -106,19 +106,27 @@ impl InboxSender {
     /// (this connection reads nothing meanwhile); a small one is dropped if the inbox is full
     /// (the loop is behind, and Raft retries).
     async fn deliver(&self, from: u64, bytes: Vec<u8>) {
-        let mut bulk = None;
-        if bytes.len() >= BULK_MESSAGE_BYTES {
-            let kib = (bytes.len() >> 10).min(INBOX_BULK_BYTES >> 10) as u32;
-            match Arc::clone(&self.bulk).acquire_many_owned(kib).await {
-                Ok(permit) => bulk = Some(permit),
-                Err(_) => return,
-            }
+        if bytes.len() < BULK_MESSAGE_BYTES {
+            let _ = self.tx.try_send(Incoming {
+                from,
+                bytes,
+                _bulk: None,
+            });
+            return;
         }
-        let _ = self.tx.try_send(Incoming {
-            from,
-            bytes,
-            _bulk: bulk,
-        });
+        let kib = (bytes.len() >> 10).min(INBOX_BULK_BYTES >> 10) as u32;
+        let Ok(permit) = Arc::clone(&self.bulk).acquire_many_owned(kib).await else {
+            return;
+        };
+        // A piece dropped here would end its whole transfer: wait for a slot too (the loop
+        // drains the inbox every round, so the wait is short).
+        if let Ok(slot) = self.tx.reserve().await {
+            slot.send(Incoming {
+                from,
+                bytes,
+                _bulk: Some(permit),
+            });
+        }
     }
 }
 
@@ -129,8 +137,8 @@ pub struct Transport {
     peers: HashMap<u64, PeerQueue>,
     directory: PeerDirectory,
     shutdown: watch::Receiver<bool>,
-    /// The I/O runtime: the Raft loop calls `add_peer` from its own timer-only runtime, so
-    /// dialers must be spawned here explicitly.
+    /// The node's runtime, where `add_peer` spawns a new member's dialer (the Raft loop runs on
+    /// it too, but a handle spawns from any thread).
     runtime: tokio::runtime::Handle,
 }
 

@@ -433,7 +433,14 @@ impl Wal {
                     SegmentWriter::create(dir, seq, size)
                 })?
             }
-            _ => {
+            failed => {
+                match failed {
+                    Some(Ok(Err(e))) => {
+                        tracing::warn!(error = %e, "the spare WAL segment failed; creating one")
+                    }
+                    Some(Err(_)) => tracing::warn!("the spare WAL segment's thread panicked"),
+                    _ => {}
+                }
                 self.stats.fsyncs += 1;
                 SegmentWriter::create(dir, seq, size)?
             }

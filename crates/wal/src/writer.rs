@@ -58,7 +58,11 @@ impl SegmentWriter {
     pub fn prepare_spare(dir: &Path, size: u64) -> Result<PathBuf> {
         let n = NEXT_SPARE.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("next-{}-{n}{SPARE_SUFFIX}", std::process::id()));
-        create_preallocated(&path, size)?;
+        if let Err(e) = create_preallocated(&path, size) {
+            // A part-written spare (a full disk) must not keep the room the next one needs.
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(path)
     }
 
