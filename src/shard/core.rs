@@ -227,10 +227,9 @@ pub struct Shard {
     snapshots: SnapshotStore,
     /// Snapshot pieces from the leader, written to files in the snapshot folder.
     receiver: SnapshotReceiver,
-    /// The snapshot received and being loaded off the Raft loop, if any.
-    loading: Option<ReceiveProgress>,
-    /// The term of the leader that sent it.
-    loading_term: u64,
+    /// The snapshot received and being loaded off the Raft loop, if any, with the term of the
+    /// leader that sent it.
+    loading: Option<(ReceiveProgress, u64)>,
     /// The loaded snapshot raft-rs accepted as its pending one, until a Ready installs it.
     accepted: Option<LoadedSnapshot>,
     last_snapshot: Option<SnapshotInfo>,
@@ -378,7 +377,6 @@ impl Shard {
             sm,
             receiver: SnapshotReceiver::new(snapshots.dir()),
             loading: None,
-            loading_term: 0,
             accepted: None,
             snapshots,
             last_snapshot: snapshot,
@@ -468,8 +466,10 @@ impl Shard {
             return Ok(());
         }
         if msg.get_msg_type() == MessageType::MsgAppend
-            && self.loading.is_some()
-            && msg.term <= self.loading_term
+            && self
+                .loading
+                .as_ref()
+                .is_some_and(|(_, term)| msg.term <= *term)
         {
             // This node is far behind (it needs the snapshot being loaded): rejecting the
             // entries would make the leader send the snapshot again. Unanswered, the leader
@@ -513,7 +513,7 @@ impl Shard {
     ) -> Option<ReceivedSnapshot> {
         match self.receiver.add(from, piece) {
             Ok(Some(received)) => {
-                if let Some(loading) = &self.loading {
+                if let Some((loading, _)) = &self.loading {
                     debug!(
                         index = loading.index,
                         term = loading.term,
@@ -521,8 +521,7 @@ impl Shard {
                     );
                     return None;
                 }
-                self.loading = Some(received.progress());
-                self.loading_term = received.msg.term;
+                self.loading = Some((received.progress(), received.msg.term));
                 Some(received)
             }
             Ok(None) => None,
@@ -1048,7 +1047,11 @@ impl Shard {
             progress: self.progress(),
             snapshot: self.last_snapshot.clone(),
             snapshot_in_progress: self.writing.is_some(),
-            snapshot_receive: self.loading.clone().or_else(|| self.receiver.progress()),
+            snapshot_receive: self
+                .loading
+                .as_ref()
+                .map(|(progress, _)| progress.clone())
+                .or_else(|| self.receiver.progress()),
             caught_up: raft.leader_id != 0
                 && self.applied >= raft.raft_log.committed
                 && (!self.is_leader() || raft.commit_to_current_term()),

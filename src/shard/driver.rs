@@ -320,6 +320,12 @@ struct Driver {
 /// `Shard::snapshot_loaded`).
 type LoadResult = Result<(raft::prelude::Message, LoadedSnapshot), SnapshotError>;
 
+/// Frees a whole keyspace (a replaced or unwanted snapshot state) on tokio's blocking pool:
+/// dropping millions of keys would stall the Raft loop.
+fn drop_off_loop<T: Send + 'static>(state: T) {
+    tokio::task::spawn_blocking(move || drop(state));
+}
+
 /// Waits for the snapshot being loaded; never resolves if none is.
 async fn loaded_snapshot(
     loading: &mut Option<(u64, tokio::task::JoinHandle<LoadResult>)>,
@@ -375,7 +381,7 @@ impl Driver {
                 loaded = loaded_snapshot(&mut self.loading) => {
                     self.loading = None;
                     if let Some(unwanted) = self.shard.snapshot_loaded(loaded) {
-                        tokio::task::spawn_blocking(move || drop(unwanted));
+                        drop_off_loop(unwanted);
                     }
                 }
                 Some(()) = self.snapshot_written.recv() => {
@@ -631,7 +637,7 @@ impl Driver {
 
     fn deliver(&mut self, effects: Effects) {
         if let Some(replaced) = effects.replaced_state {
-            tokio::task::spawn_blocking(move || drop(replaced));
+            drop_off_loop(replaced);
         }
         self.send_raft_messages(effects.messages);
         for done in effects.done {

@@ -309,20 +309,6 @@ impl LoadedSnapshot {
     pub fn load(file: TempFile, index: u64, term: u64) -> Result<LoadedSnapshot, SnapshotError> {
         let path = file.path().to_path_buf();
         let opened = File::open(&path).map_err(|source| io_err(&path, source))?;
-        let mut header = BufReader::new(&opened);
-        let (held_index, held_term, _) =
-            read_header(&mut header).map_err(|reason| SnapshotError::Corrupt {
-                path: path.clone(),
-                reason,
-            })?;
-        if (held_index, held_term) != (index, term) {
-            return Err(SnapshotError::Corrupt {
-                path,
-                reason: format!(
-                    "holds {held_index}/{held_term} but the leader announced {index}/{term}"
-                ),
-            });
-        }
         opened.sync_all().map_err(|source| io_err(&path, source))?;
         let bytes = opened
             .metadata()
@@ -330,6 +316,15 @@ impl LoadedSnapshot {
             .len();
         drop(opened);
         let (info, state) = read_file(&path, bytes)?;
+        if (info.index, info.term) != (index, term) {
+            return Err(SnapshotError::Corrupt {
+                path,
+                reason: format!(
+                    "holds {}/{} but the leader announced {index}/{term}",
+                    info.index, info.term
+                ),
+            });
+        }
         Ok(LoadedSnapshot { file, state, info })
     }
 

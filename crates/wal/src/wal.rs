@@ -423,24 +423,26 @@ impl Wal {
         let seq = self.active.info().seq + 1;
         let (dir, size) = (&self.opts.dir, self.opts.segment_bytes);
         // The spare is usually ready; if not, waiting for it is no slower than starting over.
-        let spare = self.spare.take().map(|thread| thread.join());
-        let next = match spare {
-            Some(Ok(Ok(path))) => {
-                SegmentWriter::adopt_spare(&path, dir, seq, size).or_else(|e| {
+        let adopted = match self.spare.take().map(|thread| thread.join()) {
+            Some(Ok(Ok(path))) => SegmentWriter::adopt_spare(&path, dir, seq, size)
+                .map_err(|e| {
                     tracing::warn!(error = %e, "cannot use the spare WAL segment; creating one");
                     let _ = fs::remove_file(&path);
-                    self.stats.fsyncs += 1;
-                    SegmentWriter::create(dir, seq, size)
-                })?
+                })
+                .ok(),
+            Some(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "the spare WAL segment failed; creating one");
+                None
             }
-            failed => {
-                match failed {
-                    Some(Ok(Err(e))) => {
-                        tracing::warn!(error = %e, "the spare WAL segment failed; creating one")
-                    }
-                    Some(Err(_)) => tracing::warn!("the spare WAL segment's thread panicked"),
-                    _ => {}
-                }
+            Some(Err(_)) => {
+                tracing::warn!("the spare WAL segment's thread panicked; creating one");
+                None
+            }
+            None => None,
+        };
+        let next = match adopted {
+            Some(writer) => writer,
+            None => {
                 self.stats.fsyncs += 1;
                 SegmentWriter::create(dir, seq, size)?
             }
