@@ -9,7 +9,9 @@
 # Sections of the report:
 #   1. throughput and latency: redis-benchmark -t set,get -n BENCH_N -c 50 -d 64 with pipelines
 #      of 1 and 16, against redis, the cluster's leader, and a follower (which forwards writes to
-#      the leader and reads through ReadIndex); ratios against redis;
+#      the leader and reads through ReadIndex), in BENCH_ROUNDS rounds that each measure all
+#      three one after the other; each round's ratios against redis, and their median (a
+#      minute-long drift of the machine then moves both sides of a ratio alike);
 #   2. catch-up of a new node: BENCH_LOAD_KEYS keys are loaded into the leader with
 #      `redis-cli --pipe`, then a new, empty node is added (`tinkerdb cluster add-node`, started
 #      with --join); the time until its raft_applied_index reaches the leader's raft_commit_index
@@ -22,12 +24,13 @@
 #   BENCH_N=200000          requests per redis-benchmark test
 #   BENCH_CLIENTS=50        redis-benchmark connections
 #   BENCH_PIPELINES="1 16"  pipeline depths
+#   BENCH_ROUNDS=3          rounds of the throughput section (each: redis, leader, follower)
 #   BENCH_LOAD_KEYS=1000000 keys loaded for the catch-up section
 #   BENCH_STEP_TIMEOUT=900  seconds any single step may take
 #   BENCH_CATCHUP_WIPE=1    1: a new, empty node joins; 0: a follower stopped during the load
 #                           restarts on its old data (a node that fell behind)
 #   BENCH_NODE_ARGS=""      extra `tinkerdb server` flags for every node, e.g. "--read-mode lease"
-# A quick run: BENCH_N=20000 BENCH_LOAD_KEYS=100000 scripts/bench-cluster.sh
+# A quick run: BENCH_N=20000 BENCH_ROUNDS=1 BENCH_LOAD_KEYS=100000 scripts/bench-cluster.sh
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/bench-common.sh
 source "$(dirname "$0")/lib/bench-common.sh"
@@ -36,6 +39,7 @@ cd "$(dirname "$0")/.."
 N="${BENCH_N:-200000}"
 CLIENTS="${BENCH_CLIENTS:-50}"
 PIPELINES="${BENCH_PIPELINES:-1 16}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 LOAD_KEYS="${BENCH_LOAD_KEYS:-1000000}"
 STEP_TIMEOUT="${BENCH_STEP_TIMEOUT:-900}"
 CATCHUP_WIPE="${BENCH_CATCHUP_WIPE:-1}"
@@ -44,16 +48,31 @@ NODES=3
 LOG_TAG=bench-cluster
 FAILED_LOG_PREFIX=cluster-
 
+case "$ROUNDS" in '' | *[!0-9]* | 0) die "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'" ;; esac
 require_tools redis-server redis-cli redis-benchmark timeout awk
 bench_init_work bench-cluster
 
-# bench NAME PIPELINE: redis-benchmark SET and GET against NAME (a node id or "redis"), CSV.
+# bench NAME PIPELINE ROUND: redis-benchmark SET and GET against NAME (a node id or "redis"),
+# CSV in bench-NAME.rROUND-PPIPELINE.csv (read back with `field NAME.rROUND PIPELINE ...`).
 bench() {
-    local name="$1" pipeline="$2"
-    log "$name: redis-benchmark -t set,get -P $pipeline -n $N -c $CLIENTS"
+    local name="$1" pipeline="$2" round="$3"
+    log "round $round, $name: redis-benchmark -t set,get -P $pipeline -n $N -c $CLIENTS"
     timeout "$STEP_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${PORT[$name]}" -n "$N" -c "$CLIENTS" \
-        -d "$VALUE_BYTES" -P "$pipeline" -t set,get --csv >"$work/bench-$name-P$pipeline.csv" \
+        -d "$VALUE_BYTES" -P "$pipeline" -t set,get --csv \
+        >"$work/bench-$name.r$round-P$pipeline.csv" \
         || die "redis-benchmark against $name failed or timed out"
+}
+
+# median NUMBER...: the middle value (the mean of the two middle ones for an even count);
+# "-" if any is not a number.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '
+        $1 !~ /^[0-9.]+$/ { bad = 1 } { v[NR] = $1 }
+        END {
+            if (bad || NR == 0) { print "-"; exit }
+            if (NR % 2) printf "%.2f", v[(NR + 1) / 2]
+            else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+        }'
 }
 
 # ---- build and start -------------------------------------------------------------------------
@@ -80,27 +99,51 @@ report="$work/cluster.md"
 } >"$report"
 
 # ---- 1. throughput ---------------------------------------------------------------------------
-for p in $PIPELINES; do
-    bench redis "$p"
-    bench "$leader_id" "$p"
-    bench "$follower_id" "$p"
+for ((round = 1; round <= ROUNDS; round++)); do
+    for p in $PIPELINES; do
+        bench redis "$p" "$round"
+        bench "$leader_id" "$p" "$round"
+        bench "$follower_id" "$p" "$round"
+    done
 done
 # shellcheck disable=SC2086
 [ "$(leader $all)" = "$leader_id" ] || log "warning: the leader changed during the benchmarks"
 {
-    echo "## Throughput (requests/s) and latency (ms)"
+    echo "## Throughput: ratios against redis-server, per round and their median"
     echo
-    echo "| test | pipeline | redis ops/s | p50 | p99 | leader ops/s | p50 | p99 | follower ops/s | p50 | p99 | leader / redis | follower / redis |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "Each round measures redis-server, the leader and the follower one after the other; a"
+    echo "ratio divides the cluster's requests/s by redis-server's in the same round."
+    echo
+    echo "| test | pipeline | leader / redis per round | median | follower / redis per round | median |"
+    echo "| --- | ---: | --- | ---: | --- | ---: |"
     for test in SET GET; do
         for p in $PIPELINES; do
-            r=$(field redis "$p" "$test" 2)
-            l=$(field "$leader_id" "$p" "$test" 2)
-            f=$(field "$follower_id" "$p" "$test" 2)
-            echo "| $test | $p | $r | $(field redis "$p" "$test" 5) | $(field redis "$p" "$test" 7) | $l | $(field "$leader_id" "$p" "$test" 5) | $(field "$leader_id" "$p" "$test" 7) | $f | $(field "$follower_id" "$p" "$test" 5) | $(field "$follower_id" "$p" "$test" 7) | $(ratio "$l" "$r") | $(ratio "$f" "$r") |"
+            lr=() fr=()
+            for ((round = 1; round <= ROUNDS; round++)); do
+                r=$(field "redis.r$round" "$p" "$test" 2)
+                lr+=("$(ratio "$(field "$leader_id.r$round" "$p" "$test" 2)" "$r")")
+                fr+=("$(ratio "$(field "$follower_id.r$round" "$p" "$test" 2)" "$r")")
+            done
+            echo "| $test | $p | ${lr[*]} | $(median "${lr[@]}") | ${fr[*]} | $(median "${fr[@]}") |"
         done
     done
     echo
+    for ((round = 1; round <= ROUNDS; round++)); do
+        echo "## Throughput (requests/s) and latency (ms), round $round of $ROUNDS"
+        echo
+        echo "| test | pipeline | redis ops/s | p50 | p99 | leader ops/s | p50 | p99 | follower ops/s | p50 | p99 | leader / redis | follower / redis |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for test in SET GET; do
+            for p in $PIPELINES; do
+                rn=redis.r$round ln=$leader_id.r$round fn=$follower_id.r$round
+                r=$(field "$rn" "$p" "$test" 2)
+                l=$(field "$ln" "$p" "$test" 2)
+                f=$(field "$fn" "$p" "$test" 2)
+                echo "| $test | $p | $r | $(field "$rn" "$p" "$test" 5) | $(field "$rn" "$p" "$test" 7) | $l | $(field "$ln" "$p" "$test" 5) | $(field "$ln" "$p" "$test" 7) | $f | $(field "$fn" "$p" "$test" 5) | $(field "$fn" "$p" "$test" 7) | $(ratio "$l" "$r") | $(ratio "$f" "$r") |"
+            done
+        done
+        echo
+    done
 } >>"$report"
 
 # ---- 2. catch-up of a new node ---------------------------------------------------------------
