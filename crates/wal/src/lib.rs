@@ -43,7 +43,9 @@
 //! directory `fsync`ed, before any record is written to it; records then overwrite the zeros in
 //! place. The cost is writing `segment_bytes` of zeros per segment: done ahead of time on a
 //! thread of its own (a spare file, `*.spare`, that the next rotation renames into place), so
-//! commits do not wait for it unless segments fill faster than zeros can be written.
+//! commits do not wait for it unless segments fill faster than zeros can be written. The spare's
+//! zeros are written at a gentle pace (each 1 MiB made durable, then a pause), so that they do not
+//! reach the disk as one burst that commits queue behind.
 //!
 //! # Invariants
 //! - Only the newest segment is written. Before rotating, the old segment is fsynced; the new one

@@ -25,6 +25,9 @@ use crate::segment::{self, SegmentInfo};
 /// Zeros are written in chunks of this size when preallocating.
 const PREALLOCATE_CHUNK_BYTES: u64 = 1 << 20;
 
+/// Longest pause between two chunks of a spare's zeros ([`Pace::Gentle`]).
+const GENTLE_PAUSE_MAX: Duration = Duration::from_millis(20);
+
 /// Suffix of a spare segment prepared in the background ([`SegmentWriter::prepare_spare`]):
 /// not a segment name, so recovery never reads one, and the WAL deletes them when it opens.
 pub(crate) const SPARE_SUFFIX: &str = ".spare";
@@ -46,7 +49,7 @@ impl SegmentWriter {
     /// caller syncs the directory before writing records to it.
     pub fn create(dir: &Path, seq: u64, size: u64) -> Result<Self> {
         let path = dir.join(segment::file_name(seq));
-        let file = create_preallocated(&path, size)?;
+        let file = create_preallocated(&path, size, Pace::Urgent)?;
         let mut info = SegmentInfo::new(seq, path);
         info.allocated = size;
         Ok(SegmentWriter { file, info })
@@ -58,7 +61,7 @@ impl SegmentWriter {
     pub fn prepare_spare(dir: &Path, size: u64) -> Result<PathBuf> {
         let n = NEXT_SPARE.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("next-{}-{n}{SPARE_SUFFIX}", std::process::id()));
-        if let Err(e) = create_preallocated(&path, size) {
+        if let Err(e) = create_preallocated(&path, size, Pace::Gentle) {
             // A part-written spare (a full disk) must not keep the room the next one needs.
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -146,27 +149,47 @@ impl SegmentWriter {
     }
 }
 
+/// How fast zeros are written when preallocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// As fast as the disk takes them: a rotation (or the first segment) waits for this file.
+    Urgent,
+    /// A spare, written while the active segment takes commits on the same disk. Each chunk is
+    /// made durable before the next is written, followed by a pause as long as that took (at
+    /// most [`GENTLE_PAUSE_MAX`]). Written at full speed, a segment's worth of dirty pages
+    /// reaches the disk as one burst that every commit's `fdatasync` (ours, and on a shared
+    /// disk every other process's) queues behind. Measured in a three-node cluster on one disk
+    /// (SET at `-P 16`): the round with a rotation had a p99 of 16-28 ms at full speed, 11-13 ms
+    /// paced, against 4-7 ms in rounds without; throughput was the same either way.
+    Gentle,
+}
+
 /// Creates (or empties) the file at `path` and preallocates it to `size` zeros, durably.
-fn create_preallocated(path: &Path, size: u64) -> Result<File> {
+fn create_preallocated(path: &Path, size: u64, pace: Pace) -> Result<File> {
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(path)
         .map_err(|e| WalError::io(path, e))?;
-    preallocate(&mut file, size).map_err(|e| WalError::io(path, e))?;
+    preallocate(&mut file, size, pace).map_err(|e| WalError::io(path, e))?;
     Ok(file)
 }
 
 /// Writes `size` zero bytes to the (empty) `file`, makes them and the file's size durable, and
 /// rewinds to offset 0.
-fn preallocate(file: &mut File, size: u64) -> std::io::Result<()> {
+fn preallocate(file: &mut File, size: u64, pace: Pace) -> std::io::Result<()> {
     let zeros = vec![0u8; size.min(PREALLOCATE_CHUNK_BYTES) as usize];
     let mut left = size;
     while left > 0 {
         let n = left.min(PREALLOCATE_CHUNK_BYTES);
+        let started = Instant::now();
         file.write_all(&zeros[..n as usize])?;
         left -= n;
+        if pace == Pace::Gentle && left > 0 {
+            file.sync_data()?;
+            std::thread::sleep(started.elapsed().min(GENTLE_PAUSE_MAX));
+        }
     }
     file.sync_all()?;
     file.seek(SeekFrom::Start(0))?;
