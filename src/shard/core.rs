@@ -25,6 +25,7 @@ use tinkerdb_resp::Frame;
 use tinkerdb_wal::{HardState as WalHardState, LogEntry, Record};
 use tracing::{debug, error, info, warn};
 
+use super::append_merge::merge_appends;
 use super::entry::{DbCommand, Payload, ProposalTag};
 use super::read_barrier::ReadBarrier;
 use super::snapshot::{LoadedSnapshot, SnapshotError, SnapshotInfo, SnapshotStore};
@@ -348,6 +349,9 @@ impl Shard {
             // learn it at the latest with the next heartbeat (reads through ReadIndex wait for
             // it; READONLY reads may be that much staler).
             skip_bcast_commit: true,
+            // Not `batch_append`: in raft-rs 0.7 it merges new entries into a queued append
+            // that has none without checking that they follow its index, which our simulator
+            // caught corrupting followers' logs. `merge_appends` does that merging, checked.
             min_election_tick: if config.randomized_election {
                 0
             } else {
@@ -836,7 +840,7 @@ impl Shard {
             self.config.metrics.leader_seen(ss.leader_id);
         }
         // A leader may send these before its own entries are durable (Raft allows it).
-        effects.messages.extend(rd.take_messages());
+        effects.messages.extend(merge_appends(rd.take_messages()));
         if !rd.snapshot().is_empty() {
             let snapshot = rd.snapshot().clone();
             // Installing replaces the keyspace: a writer still reading the old one fails at

@@ -14,6 +14,7 @@
 //!
 //! Nothing outside this module touches raft-rs types.
 
+mod append_merge;
 mod core;
 mod driver;
 mod entry;
