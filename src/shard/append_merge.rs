@@ -15,38 +15,49 @@
 
 use raft::prelude::{Message, MessageType};
 
-/// Largest merged append, in entry payload bytes: one frame to a follower stays bounded by what
-/// raft-rs would have sent in a few messages (`max_size_per_msg` is 1 MiB).
+/// Largest merged append, in entry payload bytes: one raft message stays within a few of what
+/// raft-rs would send on its own (`max_size_per_msg` is 1 MiB), so a follower steps and
+/// persists a round's entries in pieces of bounded size.
 pub const MAX_MERGED_APPEND_BYTES: usize = 4 << 20;
 
 /// Returns `messages` in the same order, with each append that continues the previous message
 /// to the same follower folded into it.
 pub fn merge_appends(messages: Vec<Message>) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::with_capacity(messages.len());
-    // Per receiver: where in `out` its latest message is, and that append's payload bytes.
-    let mut latest: Vec<(u64, usize, usize)> = Vec::new();
+    let mut latest: Vec<Latest> = Vec::new();
     for msg in messages {
-        let slot = latest.iter().position(|(to, _, _)| *to == msg.to);
+        let slot = latest.iter().position(|l| l.to == msg.to);
         if let Some(i) = slot {
-            let (_, at, bytes) = latest[i];
             let added = entry_bytes(&msg);
+            let Latest { at, bytes, .. } = latest[i];
             if bytes + added <= MAX_MERGED_APPEND_BYTES && continues(&out[at], &msg) {
                 let prev = &mut out[at];
                 prev.commit = prev.commit.max(msg.commit);
                 let mut msg = msg;
                 prev.mut_entries().extend(msg.take_entries());
-                latest[i].2 = bytes + added;
+                latest[i].bytes = bytes + added;
                 continue;
             }
         }
-        let entry = (msg.to, out.len(), entry_bytes(&msg));
+        let newest = Latest {
+            to: msg.to,
+            at: out.len(),
+            bytes: entry_bytes(&msg),
+        };
         match slot {
-            Some(i) => latest[i] = entry,
-            None => latest.push(entry),
+            Some(i) => latest[i] = newest,
+            None => latest.push(newest),
         }
         out.push(msg);
     }
     out
+}
+
+/// A receiver's latest message so far: where it is in the output, and its entries' bytes.
+struct Latest {
+    to: u64,
+    at: usize,
+    bytes: usize,
 }
 
 /// Whether `next` is an append that starts right after `prev`'s last entry, from the same
@@ -76,7 +87,7 @@ fn entry_bytes(msg: &Message) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft::prelude::Entry;
+    use raft::prelude::{ConfState, Entry};
 
     fn entry(index: u64, term: u64) -> Entry {
         Entry {
@@ -163,6 +174,124 @@ mod tests {
             append(2, 3, 11, 3, &[(12, 3)]),
         ];
         assert_eq!(merge_appends(msgs.clone()), msgs);
+    }
+
+    #[test]
+    fn a_chain_merges_into_one_with_the_highest_commit() {
+        let mut first = append(2, 3, 10, 3, &[(11, 3)]);
+        first.commit = 11;
+        let mut second = append(2, 3, 11, 3, &[(12, 3)]);
+        second.commit = 9; // lower than the first's: the merged append keeps the higher one
+        let out = merge_appends(vec![
+            first,
+            second,
+            append(2, 3, 12, 3, &[(13, 3), (14, 3)]),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].index, indexes(&out[0]), out[0].commit),
+            (10, vec![11, 12, 13, 14], 12)
+        );
+    }
+
+    #[test]
+    fn an_empty_append_after_entries_stays_apart() {
+        let msgs = vec![append(2, 3, 10, 3, &[(11, 3)]), append(2, 3, 11, 3, &[])];
+        assert_eq!(merge_appends(msgs.clone()), msgs);
+    }
+
+    /// With a real raft-rs leader: each round's proposals reach a follower as one append, its
+    /// one answer frees every inflight slot the proposals took, and a lost merged append is
+    /// recovered (rejection, probe, resend) into identical logs.
+    #[test]
+    fn a_raft_rs_group_replicates_through_merged_appends() {
+        use raft::storage::MemStorage;
+        use raft::{Config, RawNode, StateRole};
+
+        fn node(id: u64) -> RawNode<MemStorage> {
+            let voters = ConfState {
+                voters: vec![1, 2, 3],
+                ..Default::default()
+            };
+            let config = Config {
+                id,
+                election_tick: 10,
+                heartbeat_tick: 1,
+                max_inflight_msgs: 256,
+                skip_bcast_commit: true,
+                ..Default::default()
+            };
+            let logger = slog::Logger::root(slog::Discard, slog::o!());
+            RawNode::new(&config, MemStorage::new_with_conf_state(voters), &logger).unwrap()
+        }
+        /// Handles `n`'s Ready (persisting at once); returns what it sends, appends merged.
+        fn ready(n: &mut RawNode<MemStorage>) -> Vec<Message> {
+            if !n.has_ready() {
+                return Vec::new();
+            }
+            let mut rd = n.ready();
+            let mut out = merge_appends(rd.take_messages());
+            n.mut_store().wl().append(rd.entries()).unwrap();
+            if let Some(hs) = rd.hs() {
+                n.mut_store().wl().set_hardstate(hs.clone());
+            }
+            out.extend(rd.take_persisted_messages());
+            let mut light = n.advance(rd);
+            if let Some(commit) = light.commit_index() {
+                n.mut_store().wl().mut_hard_state().commit = commit;
+            }
+            out.extend(merge_appends(light.take_messages()));
+            n.advance_apply();
+            out
+        }
+        /// Delivers messages until none are left (bounded), dropping those `lose` picks.
+        fn settle(nodes: &mut [RawNode<MemStorage>], lose: &dyn Fn(&Message) -> bool) {
+            for _ in 0..100 {
+                let out: Vec<Message> = nodes.iter_mut().flat_map(ready).collect();
+                if out.is_empty() {
+                    return;
+                }
+                for m in out.into_iter().filter(|m| !lose(m)) {
+                    let _ = nodes[(m.to - 1) as usize].step(m);
+                }
+            }
+            panic!("the group did not settle");
+        }
+        let mut nodes: Vec<_> = (1..=3).map(node).collect();
+        nodes[0].campaign().unwrap();
+        settle(&mut nodes, &|_| false);
+        assert_eq!(nodes[0].raft.state, StateRole::Leader);
+        for round in 0..20u8 {
+            for k in 0..13 {
+                nodes[0].propose(vec![], vec![round, k]).unwrap();
+            }
+            let out = ready(&mut nodes[0]);
+            let to_3: Vec<_> = out.iter().filter(|m| m.to == 3).collect();
+            assert_eq!(to_3.len(), 1, "one append per follower and round");
+            assert_eq!(to_3[0].entries.len(), 13);
+            // The round after the loss still holds the lost round's slots until node 3 answers.
+            let held = if round == 6 { 26 } else { 13 };
+            assert_eq!(nodes[0].raft.prs().get(3).unwrap().ins.count(), held);
+            // Round 5's append to node 3 is lost: its next one is rejected, and it catches up.
+            for m in out.into_iter().filter(|m| !(round == 5 && m.to == 3)) {
+                let _ = nodes[(m.to - 1) as usize].step(m);
+            }
+            settle(&mut nodes, &|_| false);
+        }
+        for _ in 0..3 {
+            nodes[0].tick();
+            settle(&mut nodes, &|_| false);
+        }
+        let leader_log = nodes[0].raft.raft_log.all_entries();
+        for id in [2, 3] {
+            let progress = nodes[0].raft.prs().get(id).unwrap();
+            assert_eq!(progress.matched, nodes[0].raft.raft_log.last_index());
+            assert_eq!(progress.ins.count(), 0, "every inflight slot freed");
+            assert_eq!(
+                nodes[(id - 1) as usize].raft.raft_log.all_entries(),
+                leader_log
+            );
+        }
     }
 
     #[test]
