@@ -23,26 +23,28 @@ pub const MAX_MERGED_APPEND_BYTES: usize = 4 << 20;
 /// Returns `messages` in the same order, with each append that continues the previous message
 /// to the same follower folded into it.
 pub fn merge_appends(messages: Vec<Message>) -> Vec<Message> {
+    if messages.len() < 2 {
+        return messages;
+    }
     let mut out: Vec<Message> = Vec::with_capacity(messages.len());
     let mut latest: Vec<Latest> = Vec::new();
-    for msg in messages {
+    for mut msg in messages {
+        let bytes = entry_bytes(&msg);
         let slot = latest.iter().position(|l| l.to == msg.to);
         if let Some(i) = slot {
-            let added = entry_bytes(&msg);
-            let Latest { at, bytes, .. } = latest[i];
-            if bytes + added <= MAX_MERGED_APPEND_BYTES && continues(&out[at], &msg) {
-                let prev = &mut out[at];
+            let held = &mut latest[i];
+            let prev = &mut out[held.at];
+            if held.bytes + bytes <= MAX_MERGED_APPEND_BYTES && continues(prev, &msg) {
                 prev.commit = prev.commit.max(msg.commit);
-                let mut msg = msg;
                 prev.mut_entries().extend(msg.take_entries());
-                latest[i].bytes = bytes + added;
+                held.bytes += bytes;
                 continue;
             }
         }
         let newest = Latest {
             to: msg.to,
             at: out.len(),
-            bytes: entry_bytes(&msg),
+            bytes,
         };
         match slot {
             Some(i) => latest[i] = newest,
@@ -61,7 +63,7 @@ struct Latest {
 }
 
 /// Whether `next` is an append that starts right after `prev`'s last entry, from the same
-/// leader in the same term.
+/// leader in the same term (the caller pairs messages to the same receiver).
 fn continues(prev: &Message, next: &Message) -> bool {
     let appends = prev.get_msg_type() == MessageType::MsgAppend
         && next.get_msg_type() == MessageType::MsgAppend;
@@ -70,7 +72,6 @@ fn continues(prev: &Message, next: &Message) -> bool {
     };
     appends
         && prev.from == next.from
-        && prev.to == next.to
         && prev.term == next.term
         && next.index == last.index
         && next.log_term == last.term
